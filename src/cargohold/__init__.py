@@ -1,0 +1,1 @@
+"""cargohold: containerd's content store on cloud object storage."""

@@ -1,0 +1,203 @@
+"""The driver protocol: what an object store must offer to hold a cargohold store.
+
+A driver moves bytes and objects and nothing else. It knows nothing of digests, labels, refs,
+leases or filters; the store above it does all of that once, for every driver.
+
+Keys are ``/``-separated strings chosen by the store (the store adds its own prefix). Every
+method is safe to call from several threads at once.
+
+Errors: a driver raises only cargohold errors, translated from its SDK by one table
+(``raise ... from exc``):
+
+* ``NotFoundError``: the object or upload session does not exist.
+* ``AlreadyExistsError``: a create-only write (``if_none_match=True``) found the key taken.
+* ``FailedPreconditionError``: an ``if_match`` etag did not match (or the object is gone), or a
+  part given to ``complete_upload`` is missing or has another etag.
+* ``InvalidArgumentError``: the service rejected the request as malformed.
+* ``UnavailableError``: the service could not be reached after the SDK's retries.
+* ``ServiceError``: any other permanent failure.
+
+Upload sessions follow S3 multipart uploads: a session is started for the key that the
+completed object will have; parts are numbered from 1; every part but the last must be at
+least ``limits.min_part_size``; ``complete_upload`` assembles exactly the parts it is given, in
+order, and fails unless each one is present with the given etag. That etag check is what fences
+off a stale writer that still uploads parts for a session another writer took over. Azure staged
+blocks and GCS composed objects map onto the same calls (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "Driver",
+    "DriverLimits",
+    "MetadataWriter",
+    "ObjectInfo",
+    "Part",
+    "UploadInfo",
+]
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object as a head or a listing sees it."""
+
+    key: str
+    size: int
+    modified: datetime
+    """Time of the last write, timezone-aware UTC (service clock)."""
+    etag: str
+    """Opaque version token; ``put(..., if_match=etag)`` succeeds only while it is current."""
+    metadata: Mapping[str, str] | None = None
+    """User metadata; ``None`` when a listing did not carry it."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One uploaded part of an upload session."""
+
+    number: int
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    """An upload session that was started and neither completed nor aborted."""
+
+    key: str
+    upload_id: str
+    initiated: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DriverLimits:
+    """What the service allows; the store sizes its parts and metadata by these."""
+
+    min_part_size: int = 5 * MiB
+    """Every part of a session but the last must be at least this large."""
+    max_part_size: int = 5 * 1024 * MiB
+    max_parts: int = 10_000
+    default_part_size: int = 8 * MiB
+    default_concurrency: int = 4
+    metadata_bytes: int = 0
+    """Room for user metadata on one object (keys + values); 0 when there is none."""
+    metadata_mutable: bool = False
+    """``set_metadata`` replaces an object's metadata without rewriting its bytes."""
+    metadata_in_listing: bool = False
+    """``list(..., metadata=True)`` carries each object's metadata."""
+
+
+class Driver(Protocol):
+    """Object storage as the store needs it."""
+
+    @property
+    def limits(self) -> DriverLimits:
+        """The service's limits and capabilities."""
+        ...
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """Write a whole object; return its etag.
+
+        ``if_none_match``: create-only, ``AlreadyExistsError`` if the key exists.
+        ``if_match``: replace only if the current etag equals it, else ``FailedPreconditionError``.
+        Metadata keys are lowercase ``[a-z0-9_]``, values printable ASCII.
+        """
+        ...
+
+    def get(self, key: str) -> bytes:
+        """Read a whole (small) object."""
+        ...
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        """Read up to ``length`` bytes from ``offset``; short at the end, ``b""`` past it."""
+        ...
+
+    def head(self, key: str) -> ObjectInfo:
+        """An object's size, time, etag and metadata."""
+        ...
+
+    def list(self, prefix: str, *, metadata: bool = False) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in lexicographic key order.
+
+        Pages through the service's listing lazily. With ``metadata=True`` a driver whose
+        ``limits.metadata_in_listing`` is set fills ``ObjectInfo.metadata``.
+        """
+        ...
+
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        """Delete an object; a missing object is not an error.
+
+        With ``if_match``, delete only if the current etag equals it (an object that exists with
+        another etag raises ``FailedPreconditionError``).
+        """
+        ...
+
+    def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
+        """Server-side copy of any size; return the new etag. Create-only with ``if_none_match``."""
+        ...
+
+    def start_upload(self, key: str) -> str:
+        """Start an upload session for ``key``; return its id."""
+        ...
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> Part:
+        """Upload (or replace) part ``number`` (1-based) of a session."""
+        ...
+
+    def list_parts(self, key: str, upload_id: str) -> list[Part]:
+        """The parts a session holds, by number; ``NotFoundError`` if the session is gone."""
+        ...
+
+    def complete_upload(
+        self,
+        key: str,
+        upload_id: str,
+        parts: Sequence[Part],
+        *,
+        if_none_match: bool = False,
+    ) -> str:
+        """Assemble exactly ``parts`` (in order) into the object ``key``; return its etag.
+
+        Ends the session. ``AlreadyExistsError`` when ``if_none_match`` and the key exists;
+        ``FailedPreconditionError`` if a part is missing or its etag differs.
+        ``parts`` may be empty (a 0-byte object).
+        """
+        ...
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Drop a session and its parts; an unknown session is not an error."""
+        ...
+
+    def list_uploads(self, prefix: str) -> Iterator[UploadInfo]:
+        """Sessions whose key starts with ``prefix`` that are neither completed nor aborted."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and threads."""
+        ...
+
+
+@runtime_checkable
+class MetadataWriter(Protocol):
+    """Optional capability: replace an object's metadata without rewriting its bytes."""
+
+    def set_metadata(
+        self, key: str, metadata: Mapping[str, str], *, if_match: str | None = None
+    ) -> str:
+        """Replace all user metadata of ``key``; return the new etag."""
+        ...

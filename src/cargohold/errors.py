@@ -1,0 +1,57 @@
+"""The errors cargohold raises.
+
+Every error the store raises is a ``ContentError``; the subclasses are the few categories that
+containerd's content service (and gRPC) distinguish::
+
+    ContentError
+     ├── NotFoundError            (also LookupError)   gRPC NOT_FOUND
+     ├── AlreadyExistsError                            gRPC ALREADY_EXISTS
+     ├── FailedPreconditionError                       gRPC FAILED_PRECONDITION
+     ├── UnavailableError                              gRPC UNAVAILABLE
+     ├── InvalidArgumentError     (also ValueError)    gRPC INVALID_ARGUMENT
+     └── ServiceError                                  gRPC INTERNAL / UNAVAILABLE
+          (a permanent failure of the backing service that fits no category above)
+
+Drivers translate their SDK's exceptions into these with one table each, always chaining the
+original (``raise ... from exc``), so callers never need to import an SDK to handle an error.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "ContentError",
+    "FailedPreconditionError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "ServiceError",
+    "UnavailableError",
+]
+
+
+class ContentError(Exception):
+    """Base class of every error raised by cargohold."""
+
+
+class NotFoundError(ContentError, LookupError):
+    """The blob, ingestion or object does not exist."""
+
+
+class AlreadyExistsError(ContentError):
+    """The blob (or a create-only object) already exists."""
+
+
+class FailedPreconditionError(ContentError):
+    """The operation is not valid in the current state (wrong size or digest, lost lease...)."""
+
+
+class UnavailableError(ContentError):
+    """The resource is busy (a ref locked by another writer) or the service cannot be reached."""
+
+
+class InvalidArgumentError(ContentError, ValueError):
+    """Malformed input: a bad digest, ref, label, filter, fieldpath, offset or URL."""
+
+
+class ServiceError(ContentError):
+    """A permanent failure of the backing service that fits no other category."""

@@ -1,0 +1,104 @@
+"""URL scheme → driver, with lazy imports, install hints and third-party entry points.
+
+``open_store("s3://bucket/prefix?region=eu-west-1", part_size=16 << 20)``: the scheme picks a
+driver factory; the URL's query and the keyword arguments are merged (keywords win). The store's
+own options (see ``STORE_OPTIONS``) are taken out; the rest go to the driver factory, which
+rejects any it does not know with ``InvalidArgumentError``.
+
+A driver factory is a callable ``(url: SplitResult, options: dict[str, Any]) -> OpenedDriver``.
+Third-party drivers register one under the ``cargohold.drivers`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+from urllib.parse import SplitResult, parse_qsl, urlsplit
+
+from .drivers.base import Driver
+from .errors import InvalidArgumentError
+
+__all__ = ["STORE_OPTIONS", "DriverFactory", "OpenedDriver", "open_driver", "parse_url"]
+
+STORE_OPTIONS = frozenset({"lease_timeout", "part_size", "concurrency"})
+
+
+@dataclass(frozen=True)
+class OpenedDriver:
+    """A driver and the key prefix (without a trailing slash) the store lives under."""
+
+    driver: Driver
+    prefix: str
+
+
+DriverFactory = Callable[[SplitResult, dict[str, Any]], OpenedDriver]
+
+# scheme -> (module, factory attribute, extra to install)
+_BUILTIN: dict[str, tuple[str, str, str | None]] = {
+    "memory": ("cargohold.drivers.memory", "from_url", None),
+    "file": ("cargohold.drivers.local", "from_url", None),
+    "s3": ("cargohold.drivers.s3", "from_url", "s3"),
+    "gs": ("cargohold.drivers.gcs", "from_url", "gcs"),
+    "gcs": ("cargohold.drivers.gcs", "from_url", "gcs"),
+    "az": ("cargohold.drivers.azure", "from_url", "azure"),
+    "azure": ("cargohold.drivers.azure", "from_url", "azure"),
+}
+
+
+def parse_url(url: str, options: Mapping[str, Any]) -> tuple[SplitResult, dict[str, Any]]:
+    """Split a store URL and merge its query options with keyword options (keywords win)."""
+    if not isinstance(url, str) or "://" not in url:
+        raise InvalidArgumentError(f"store URL must look like scheme://location/path, got {url!r}")
+    parts = urlsplit(url)
+    merged: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
+    merged.update(options)
+    return parts._replace(query=""), merged
+
+
+def _factory(scheme: str) -> DriverFactory:
+    if scheme in _BUILTIN:
+        module_name, attr, extra = _BUILTIN[scheme]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            hint = f"; install it with: pip install 'cargohold[{extra}]'" if extra else ""
+            raise InvalidArgumentError(
+                f"the {scheme}:// driver needs a package that is missing ({exc.name}){hint}"
+            ) from exc
+        factory: DriverFactory = getattr(module, attr)
+        return factory
+    for ep in entry_points(group="cargohold.drivers"):
+        if ep.name == scheme:
+            loaded: DriverFactory = ep.load()
+            return loaded
+    known = ", ".join(sorted(_BUILTIN))
+    raise InvalidArgumentError(f"unknown store scheme {scheme!r} (known: {known})")
+
+
+def open_driver(url: SplitResult, driver_options: dict[str, Any]) -> OpenedDriver:
+    """Open the driver for a parsed URL with its driver-specific options."""
+    return _factory(url.scheme.lower())(url, driver_options)
+
+
+def option_int(options: dict[str, Any], name: str, default: int, *, minimum: int = 0) -> int:
+    """Pop an integer option (from a URL string or a keyword), validating it."""
+    raw = options.pop(name, None)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"option {name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise InvalidArgumentError(f"option {name} must be >= {minimum}, got {value}")
+    return value
+
+
+def reject_unknown(options: Mapping[str, Any], scheme: str) -> None:
+    """Raise InvalidArgumentError naming options a driver does not understand."""
+    if options:
+        names = ", ".join(sorted(options))
+        raise InvalidArgumentError(f"unknown option(s) for {scheme}:// stores: {names}")

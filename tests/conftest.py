@@ -1,0 +1,75 @@
+"""Test configuration: loads every emulator module and builds the list of store kinds.
+
+The conformance suite runs once per store kind. ``memory`` and ``file`` are built in; each
+module under ``tests/emulators/`` adds the kinds it declares in ``STORE_KINDS``. Set
+``CARGOHOLD_TEST_STORES=s3,file`` to run a subset.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_EMULATOR_DIR = Path(__file__).parent / "emulators"
+_EMULATOR_MODULES = sorted(
+    f"tests.emulators.{p.stem}" for p in _EMULATOR_DIR.glob("*.py") if not p.stem.startswith("_")
+)
+pytest_plugins = _EMULATOR_MODULES
+
+
+def _store_kinds() -> dict[str, str]:
+    kinds = {"memory": "memory_store_url", "file": "file_store_url"}
+    for name in _EMULATOR_MODULES:
+        kinds.update(getattr(importlib.import_module(name), "STORE_KINDS", {}))
+    wanted = os.environ.get("CARGOHOLD_TEST_STORES")
+    if wanted:
+        names = [w.strip() for w in wanted.split(",") if w.strip()]
+        unknown = set(names) - set(kinds)
+        if unknown:
+            raise pytest.UsageError(f"CARGOHOLD_TEST_STORES names unknown kinds: {unknown}")
+        kinds = {k: kinds[k] for k in names}
+    return kinds
+
+
+STORE_KINDS = _store_kinds()
+SHARED_KINDS = [k for k in STORE_KINDS if k != "memory"]
+
+
+@pytest.fixture
+def memory_store_url() -> str:
+    return f"memory://{uuid.uuid4().hex}/store"
+
+
+@pytest.fixture
+def file_store_url(tmp_path: Path) -> str:
+    return f"file://{tmp_path / 'store'}"
+
+
+@pytest.fixture(params=list(STORE_KINDS))
+def store_url(request: pytest.FixtureRequest) -> str:
+    """A URL of a fresh, empty store, once per store kind."""
+    url: str = request.getfixturevalue(STORE_KINDS[request.param])
+    return url
+
+
+@pytest.fixture(params=SHARED_KINDS)
+def shared_store_url(request: pytest.FixtureRequest) -> str:
+    """Like ``store_url``, for stores that several OS processes can open at once."""
+    url: str = request.getfixturevalue(STORE_KINDS[request.param])
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[object]:
+    import cargohold
+
+    opened = cargohold.open_store(store_url)
+    try:
+        yield opened
+    finally:
+        opened.close()

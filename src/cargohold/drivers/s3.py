@@ -1,0 +1,332 @@
+"""``s3://bucket/prefix``: Amazon S3 and S3-compatible services, through one botocore client.
+
+Create-only writes send ``If-None-Match: *`` (PutObject, CompleteMultipartUpload); ``if_match``
+writes send ``If-Match`` (PutObject, DeleteObject). A create-only ``copy`` is a multipart upload
+on the destination filled by UploadPartCopy (one part per 5 GiB at most) and completed with
+``If-None-Match: *``, so it is atomic and has no size limit. S3 user metadata can only change by
+rewriting the object and never shows in listings, so ``limits`` says so and the store keeps labels
+in sidecar objects. Retries are botocore's (standard or adaptive mode), never hand-made.
+
+URL options (see docs/drivers/s3.md): ``region``, ``endpoint_url``, ``addressing_style``,
+``profile``, ``sse``, ``sse_kms_key_id``, ``storage_class``, ``retry_mode``, ``max_attempts``,
+``max_connections``. Credentials come only from boto3's default chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, cast
+from urllib.parse import SplitResult
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from ..errors import InvalidArgumentError
+from ..registry import OpenedDriver, option_int, reject_unknown
+from .base import DriverLimits, MiB, ObjectInfo, Part, UploadInfo
+from .s3_errors import Condition, error_code, s3_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = ["S3Driver", "S3Settings", "from_url"]
+
+GiB = 1024 * MiB
+LIMITS = DriverLimits(
+    min_part_size=5 * MiB,
+    max_part_size=5 * GiB,
+    max_parts=10_000,
+    default_part_size=8 * MiB,
+    default_concurrency=4,
+    metadata_bytes=2048,
+    metadata_mutable=False,
+    metadata_in_listing=False,
+)
+_SSE_VALUES = ("AES256", "aws:kms", "aws:kms:dsse")
+_ADDRESSING = ("auto", "virtual", "path")
+_RETRY_MODES = ("standard", "adaptive")
+_PartList = list[Part]
+
+
+class S3Settings:
+    """What the URL options configure: the client, and what every created object carries."""
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        addressing_style: str = "auto",
+        profile: str | None = None,
+        sse: str | None = None,
+        sse_kms_key_id: str | None = None,
+        storage_class: str | None = None,
+        retry_mode: str = "standard",
+        max_attempts: int = 5,
+        max_connections: int = 32,
+    ) -> None:
+        if addressing_style not in _ADDRESSING:
+            raise InvalidArgumentError(f"addressing_style must be one of {_ADDRESSING}")
+        if sse is not None and sse not in _SSE_VALUES:
+            raise InvalidArgumentError(f"sse must be one of {_SSE_VALUES}, got {sse!r}")
+        if sse_kms_key_id and not (sse or "").startswith("aws:kms"):
+            raise InvalidArgumentError("sse_kms_key_id needs sse=aws:kms")
+        if retry_mode not in _RETRY_MODES:
+            raise InvalidArgumentError(f"retry_mode must be one of {_RETRY_MODES}")
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.addressing_style = cast(Literal["auto", "virtual", "path"], addressing_style)
+        self.profile = profile
+        self.sse = sse
+        self.sse_kms_key_id = sse_kms_key_id
+        self.storage_class = storage_class
+        self.retry_mode = cast(Literal["standard", "adaptive"], retry_mode)
+        self.max_attempts = max_attempts
+        self.max_connections = max_connections
+
+    def create_args(self) -> dict[str, str]:
+        """Encryption and storage class for every PutObject / CreateMultipartUpload."""
+        args: dict[str, str] = {}
+        if self.sse:
+            args["ServerSideEncryption"] = self.sse
+        if self.sse_kms_key_id:
+            args["SSEKMSKeyId"] = self.sse_kms_key_id
+        if self.storage_class:
+            args["StorageClass"] = self.storage_class
+        return args
+
+    def client(self) -> S3Client:
+        """One botocore client, credentials from boto3's default chain (or ``profile``)."""
+        config = Config(
+            region_name=self.region,
+            retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
+            max_pool_connections=self.max_connections,
+            s3={"addressing_style": self.addressing_style},
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        session = boto3.session.Session(profile_name=self.profile)
+        return session.client("s3", endpoint_url=self.endpoint_url, config=config)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class S3Driver:
+    """The driver protocol over one bucket (the store's prefix is part of the keys it gets)."""
+
+    def __init__(self, bucket: str, settings: S3Settings | None = None) -> None:
+        self.bucket = bucket
+        self.settings = settings or S3Settings()
+        self.client: S3Client = self.settings.client()
+        self._create = self.settings.create_args()
+        self.copy_part_size = LIMITS.max_part_size
+        """Largest piece one UploadPartCopy moves (S3 allows 5 GiB)."""
+
+    @property
+    def limits(self) -> DriverLimits:
+        return LIMITS
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data, **self._create}
+        condition = Condition.NONE
+        if if_none_match:
+            args["IfNoneMatch"] = "*"
+            condition = Condition.CREATE_ONLY
+        if if_match is not None:
+            args["IfMatch"] = if_match
+            condition = Condition.IF_MATCH
+        if metadata:
+            # Protocol keys are [a-z0-9_]; many HTTP servers drop header names with "_",
+            # so they travel with "-" instead (a safe swap: "-" never occurs in them).
+            args["Metadata"] = {k.replace("_", "-"): v for k, v in metadata.items()}
+        with s3_errors(f"put {key}", condition):
+            return self.client.put_object(**args)["ETag"]
+
+    def get(self, key: str) -> bytes:
+        with s3_errors(f"get {key}"):
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        if length <= 0:
+            self.head(key)  # a missing key is still NotFound
+            return b""
+        byte_range = f"bytes={offset}-{offset + length - 1}"
+        with s3_errors(f"get {key} {byte_range}"):
+            try:
+                resp = self.client.get_object(Bucket=self.bucket, Key=key, Range=byte_range)
+            except ClientError as exc:
+                if error_code(exc) == "InvalidRange":  # offset at or past the end
+                    return b""
+                raise
+            return resp["Body"].read()
+
+    def head(self, key: str) -> ObjectInfo:
+        with s3_errors(f"head {key}"):
+            resp = self.client.head_object(Bucket=self.bucket, Key=key)
+        return ObjectInfo(
+            key,
+            resp["ContentLength"],
+            _utc(resp["LastModified"]),
+            resp["ETag"],
+            {k.replace("-", "_"): v for k, v in resp.get("Metadata", {}).items()},
+        )
+
+    def list(self, prefix: str, *, metadata: bool = False) -> Iterator[ObjectInfo]:
+        pages = self.client.get_paginator("list_objects_v2")
+        with s3_errors(f"list {prefix}"):
+            for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(
+                        item["Key"], item["Size"], _utc(item["LastModified"]), item["ETag"]
+                    )
+
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if if_match is not None:
+            args["IfMatch"] = if_match
+        with s3_errors(f"delete {key}", Condition.IF_MATCH if if_match else Condition.NONE):
+            try:
+                self.client.delete_object(**args)
+            except ClientError as exc:
+                if error_code(exc) in ("NoSuchKey", "NotFound", "404"):
+                    return  # already gone: deleting is idempotent
+                raise
+
+    def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
+        size = self.head(src).size
+        if size == 0:
+            return self.put(dst, b"", if_none_match=if_none_match)
+        upload_id = self.start_upload(dst)
+        try:
+            step = self.copy_part_size
+            pieces = -(-size // step)
+            ranges = [(n + 1, n * step, min(size, (n + 1) * step) - 1) for n in range(pieces)]
+            if pieces == 1:
+                parts = [self._copy_part(src, dst, upload_id, *ranges[0])]
+            else:
+                with ThreadPoolExecutor(min(pieces, self.settings.max_connections)) as pool:
+                    parts = list(
+                        pool.map(lambda r: self._copy_part(src, dst, upload_id, *r), ranges)
+                    )
+            return self.complete_upload(dst, upload_id, parts, if_none_match=if_none_match)
+        except BaseException:
+            self.abort_upload(dst, upload_id)
+            raise
+
+    def _copy_part(
+        self, src: str, dst: str, upload_id: str, number: int, first: int, last: int
+    ) -> Part:
+        with s3_errors(f"copy {src} to {dst} part {number}"):
+            resp = self.client.upload_part_copy(
+                Bucket=self.bucket,
+                Key=dst,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": self.bucket, "Key": src},
+                CopySourceRange=f"bytes={first}-{last}",
+            )
+        return Part(number, last - first + 1, resp["CopyPartResult"]["ETag"])
+
+    def start_upload(self, key: str) -> str:
+        with s3_errors(f"start upload {key}"):
+            resp = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **self._create)  # type: ignore[arg-type]
+        return resp["UploadId"]
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> Part:
+        with s3_errors(f"upload part {number} of {key}"):
+            resp = self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+        return Part(number, len(data), resp["ETag"])
+
+    def list_parts(self, key: str, upload_id: str) -> _PartList:
+        pages = self.client.get_paginator("list_parts")
+        with s3_errors(f"list parts of {key}"):
+            return [
+                Part(p["PartNumber"], p["Size"], p["ETag"])
+                for page in pages.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                for p in page.get("Parts", [])
+            ]
+
+    def complete_upload(
+        self, key: str, upload_id: str, parts: Sequence[Part], *, if_none_match: bool = False
+    ) -> str:
+        if not parts:  # S3 wants at least one part: a single empty one makes a 0-byte object
+            parts = [self.upload_part(key, upload_id, 1, b"")]
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "UploadId": upload_id,
+            "MultipartUpload": {"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in parts]},
+        }
+        condition = Condition.NONE
+        if if_none_match:
+            args["IfNoneMatch"] = "*"
+            condition = Condition.CREATE_ONLY
+        with s3_errors(f"complete upload of {key}", condition):
+            return self.client.complete_multipart_upload(**args)["ETag"]
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        with s3_errors(f"abort upload of {key}"):
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except ClientError as exc:
+                if error_code(exc) != "NoSuchUpload":
+                    raise
+
+    def list_uploads(self, prefix: str) -> Iterator[UploadInfo]:
+        pages = self.client.get_paginator("list_multipart_uploads")
+        with s3_errors(f"list uploads under {prefix}"):
+            for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
+                for up in page.get("Uploads", []):
+                    initiated = up.get("Initiated")
+                    yield UploadInfo(
+                        up["Key"], up["UploadId"], _utc(initiated) if initiated else None
+                    )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def settings_from_options(options: dict[str, Any]) -> S3Settings:
+    """Pop the S3 options out of ``options`` (URL query merged with keywords)."""
+
+    def text(name: str) -> str | None:
+        value = options.pop(name, None)
+        return str(value) if value not in (None, "") else None
+
+    return S3Settings(
+        region=text("region"),
+        endpoint_url=text("endpoint_url"),
+        addressing_style=text("addressing_style") or "auto",
+        profile=text("profile"),
+        sse=text("sse"),
+        sse_kms_key_id=text("sse_kms_key_id"),
+        storage_class=text("storage_class"),
+        retry_mode=text("retry_mode") or "standard",
+        max_attempts=option_int(options, "max_attempts", 5, minimum=1),
+        max_connections=option_int(options, "max_connections", 32, minimum=1),
+    )
+
+
+def from_url(url: SplitResult, options: dict[str, Any]) -> OpenedDriver:
+    """``s3://bucket/prefix?region=…&endpoint_url=…`` → an S3 driver and its key prefix."""
+    bucket = url.netloc
+    if not bucket:
+        raise InvalidArgumentError("s3:// URLs need a bucket: s3://bucket/prefix")
+    settings = settings_from_options(options)
+    reject_unknown(options, "s3")
+    return OpenedDriver(S3Driver(bucket, settings), url.path.strip("/"))

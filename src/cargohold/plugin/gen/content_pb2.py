@@ -5,18 +5,15 @@
 # source: content.proto
 # Protobuf Python Version: 7.35.1
 """Generated protocol buffer code."""
+
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pool as _descriptor_pool
 from google.protobuf import runtime_version as _runtime_version
 from google.protobuf import symbol_database as _symbol_database
 from google.protobuf.internal import builder as _builder
+
 _runtime_version.ValidateProtobufRuntimeVersion(
-    _runtime_version.Domain.PUBLIC,
-    7,
-    35,
-    1,
-    '',
-    'content.proto'
+    _runtime_version.Domain.PUBLIC, 7, 35, 1, "", "content.proto"
 )
 # @@protoc_insertion_point(imports)
 
@@ -28,59 +25,61 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rcontent.proto\x12\x1e\x63ontainerd.services.content.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf5\x01\n\x04Info\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12@\n\x06labels\x18\x05 \x03(\x0b\x32\x30.containerd.services.content.v1.Info.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1d\n\x0bInfoRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\"B\n\x0cInfoResponse\x12\x32\n\x04info\x18\x01 \x01(\x0b\x32$.containerd.services.content.v1.Info\"t\n\rUpdateRequest\x12\x32\n\x04info\x18\x01 \x01(\x0b\x32$.containerd.services.content.v1.Info\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"D\n\x0eUpdateResponse\x12\x32\n\x04info\x18\x01 \x01(\x0b\x32$.containerd.services.content.v1.Info\"%\n\x12ListContentRequest\x12\x0f\n\x07\x66ilters\x18\x01 \x03(\t\"I\n\x13ListContentResponse\x12\x32\n\x04info\x18\x01 \x03(\x0b\x32$.containerd.services.content.v1.Info\"&\n\x14\x44\x65leteContentRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\"B\n\x12ReadContentRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04size\x18\x03 \x01(\x03\"3\n\x13ReadContentResponse\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xa6\x01\n\x06Status\x12.\n\nstarted_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03ref\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\r\n\x05total\x18\x05 \x01(\x03\x12\x10\n\x08\x65xpected\x18\x06 \x01(\t\"\x1c\n\rStatusRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\"H\n\x0eStatusResponse\x12\x36\n\x06status\x18\x01 \x01(\x0b\x32&.containerd.services.content.v1.Status\"&\n\x13ListStatusesRequest\x12\x0f\n\x07\x66ilters\x18\x01 \x03(\t\"P\n\x14ListStatusesResponse\x12\x38\n\x08statuses\x18\x01 \x03(\x0b\x32&.containerd.services.content.v1.Status\"\x9e\x02\n\x13WriteContentRequest\x12;\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32+.containerd.services.content.v1.WriteAction\x12\x0b\n\x03ref\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x10\n\x08\x65xpected\x18\x04 \x01(\t\x12\x0e\n\x06offset\x18\x05 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12O\n\x06labels\x18\x07 \x03(\x0b\x32?.containerd.services.content.v1.WriteContentRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe2\x01\n\x14WriteContentResponse\x12;\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32+.containerd.services.content.v1.WriteAction\x12.\n\nstarted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\r\n\x05total\x18\x05 \x01(\x03\x12\x0e\n\x06\x64igest\x18\x06 \x01(\t\"\x1b\n\x0c\x41\x62ortRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t*.\n\x0bWriteAction\x12\x08\n\x04STAT\x10\x00\x12\t\n\x05WRITE\x10\x01\x12\n\n\x06\x43OMMIT\x10\x02\x32\xbe\x07\n\x07\x43ontent\x12\x61\n\x04Info\x12+.containerd.services.content.v1.InfoRequest\x1a,.containerd.services.content.v1.InfoResponse\x12g\n\x06Update\x12-.containerd.services.content.v1.UpdateRequest\x1a..containerd.services.content.v1.UpdateResponse\x12q\n\x04List\x12\x32.containerd.services.content.v1.ListContentRequest\x1a\x33.containerd.services.content.v1.ListContentResponse0\x01\x12V\n\x06\x44\x65lete\x12\x34.containerd.services.content.v1.DeleteContentRequest\x1a\x16.google.protobuf.Empty\x12q\n\x04Read\x12\x32.containerd.services.content.v1.ReadContentRequest\x1a\x33.containerd.services.content.v1.ReadContentResponse0\x01\x12g\n\x06Status\x12-.containerd.services.content.v1.StatusRequest\x1a..containerd.services.content.v1.StatusResponse\x12y\n\x0cListStatuses\x12\x33.containerd.services.content.v1.ListStatusesRequest\x1a\x34.containerd.services.content.v1.ListStatusesResponse\x12v\n\x05Write\x12\x33.containerd.services.content.v1.WriteContentRequest\x1a\x34.containerd.services.content.v1.WriteContentResponse(\x01\x30\x01\x12M\n\x05\x41\x62ort\x12,.containerd.services.content.v1.AbortRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(
+    b'\n\rcontent.proto\x12\x1e\x63ontainerd.services.content.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto"\xf5\x01\n\x04Info\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12@\n\x06labels\x18\x05 \x03(\x0b\x32\x30.containerd.services.content.v1.Info.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"\x1d\n\x0bInfoRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t"B\n\x0cInfoResponse\x12\x32\n\x04info\x18\x01 \x01(\x0b\x32$.containerd.services.content.v1.Info"t\n\rUpdateRequest\x12\x32\n\x04info\x18\x01 \x01(\x0b\x32$.containerd.services.content.v1.Info\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask"D\n\x0eUpdateResponse\x12\x32\n\x04info\x18\x01 \x01(\x0b\x32$.containerd.services.content.v1.Info"%\n\x12ListContentRequest\x12\x0f\n\x07\x66ilters\x18\x01 \x03(\t"I\n\x13ListContentResponse\x12\x32\n\x04info\x18\x01 \x03(\x0b\x32$.containerd.services.content.v1.Info"&\n\x14\x44\x65leteContentRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t"B\n\x12ReadContentRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04size\x18\x03 \x01(\x03"3\n\x13ReadContentResponse\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c"\xa6\x01\n\x06Status\x12.\n\nstarted_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03ref\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\r\n\x05total\x18\x05 \x01(\x03\x12\x10\n\x08\x65xpected\x18\x06 \x01(\t"\x1c\n\rStatusRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t"H\n\x0eStatusResponse\x12\x36\n\x06status\x18\x01 \x01(\x0b\x32&.containerd.services.content.v1.Status"&\n\x13ListStatusesRequest\x12\x0f\n\x07\x66ilters\x18\x01 \x03(\t"P\n\x14ListStatusesResponse\x12\x38\n\x08statuses\x18\x01 \x03(\x0b\x32&.containerd.services.content.v1.Status"\x9e\x02\n\x13WriteContentRequest\x12;\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32+.containerd.services.content.v1.WriteAction\x12\x0b\n\x03ref\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x10\n\x08\x65xpected\x18\x04 \x01(\t\x12\x0e\n\x06offset\x18\x05 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12O\n\x06labels\x18\x07 \x03(\x0b\x32?.containerd.services.content.v1.WriteContentRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01"\xe2\x01\n\x14WriteContentResponse\x12;\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32+.containerd.services.content.v1.WriteAction\x12.\n\nstarted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\r\n\x05total\x18\x05 \x01(\x03\x12\x0e\n\x06\x64igest\x18\x06 \x01(\t"\x1b\n\x0c\x41\x62ortRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t*.\n\x0bWriteAction\x12\x08\n\x04STAT\x10\x00\x12\t\n\x05WRITE\x10\x01\x12\n\n\x06\x43OMMIT\x10\x02\x32\xbe\x07\n\x07\x43ontent\x12\x61\n\x04Info\x12+.containerd.services.content.v1.InfoRequest\x1a,.containerd.services.content.v1.InfoResponse\x12g\n\x06Update\x12-.containerd.services.content.v1.UpdateRequest\x1a..containerd.services.content.v1.UpdateResponse\x12q\n\x04List\x12\x32.containerd.services.content.v1.ListContentRequest\x1a\x33.containerd.services.content.v1.ListContentResponse0\x01\x12V\n\x06\x44\x65lete\x12\x34.containerd.services.content.v1.DeleteContentRequest\x1a\x16.google.protobuf.Empty\x12q\n\x04Read\x12\x32.containerd.services.content.v1.ReadContentRequest\x1a\x33.containerd.services.content.v1.ReadContentResponse0\x01\x12g\n\x06Status\x12-.containerd.services.content.v1.StatusRequest\x1a..containerd.services.content.v1.StatusResponse\x12y\n\x0cListStatuses\x12\x33.containerd.services.content.v1.ListStatusesRequest\x1a\x34.containerd.services.content.v1.ListStatusesResponse\x12v\n\x05Write\x12\x33.containerd.services.content.v1.WriteContentRequest\x1a\x34.containerd.services.content.v1.WriteContentResponse(\x01\x30\x01\x12M\n\x05\x41\x62ort\x12,.containerd.services.content.v1.AbortRequest\x1a\x16.google.protobuf.Emptyb\x06proto3'
+)
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'content_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, "content_pb2", _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
-  _globals['_INFO_LABELSENTRY']._loaded_options = None
-  _globals['_INFO_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_WRITECONTENTREQUEST_LABELSENTRY']._loaded_options = None
-  _globals['_WRITECONTENTREQUEST_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_WRITEACTION']._serialized_start=1897
-  _globals['_WRITEACTION']._serialized_end=1943
-  _globals['_INFO']._serialized_start=146
-  _globals['_INFO']._serialized_end=391
-  _globals['_INFO_LABELSENTRY']._serialized_start=346
-  _globals['_INFO_LABELSENTRY']._serialized_end=391
-  _globals['_INFOREQUEST']._serialized_start=393
-  _globals['_INFOREQUEST']._serialized_end=422
-  _globals['_INFORESPONSE']._serialized_start=424
-  _globals['_INFORESPONSE']._serialized_end=490
-  _globals['_UPDATEREQUEST']._serialized_start=492
-  _globals['_UPDATEREQUEST']._serialized_end=608
-  _globals['_UPDATERESPONSE']._serialized_start=610
-  _globals['_UPDATERESPONSE']._serialized_end=678
-  _globals['_LISTCONTENTREQUEST']._serialized_start=680
-  _globals['_LISTCONTENTREQUEST']._serialized_end=717
-  _globals['_LISTCONTENTRESPONSE']._serialized_start=719
-  _globals['_LISTCONTENTRESPONSE']._serialized_end=792
-  _globals['_DELETECONTENTREQUEST']._serialized_start=794
-  _globals['_DELETECONTENTREQUEST']._serialized_end=832
-  _globals['_READCONTENTREQUEST']._serialized_start=834
-  _globals['_READCONTENTREQUEST']._serialized_end=900
-  _globals['_READCONTENTRESPONSE']._serialized_start=902
-  _globals['_READCONTENTRESPONSE']._serialized_end=953
-  _globals['_STATUS']._serialized_start=956
-  _globals['_STATUS']._serialized_end=1122
-  _globals['_STATUSREQUEST']._serialized_start=1124
-  _globals['_STATUSREQUEST']._serialized_end=1152
-  _globals['_STATUSRESPONSE']._serialized_start=1154
-  _globals['_STATUSRESPONSE']._serialized_end=1226
-  _globals['_LISTSTATUSESREQUEST']._serialized_start=1228
-  _globals['_LISTSTATUSESREQUEST']._serialized_end=1266
-  _globals['_LISTSTATUSESRESPONSE']._serialized_start=1268
-  _globals['_LISTSTATUSESRESPONSE']._serialized_end=1348
-  _globals['_WRITECONTENTREQUEST']._serialized_start=1351
-  _globals['_WRITECONTENTREQUEST']._serialized_end=1637
-  _globals['_WRITECONTENTREQUEST_LABELSENTRY']._serialized_start=346
-  _globals['_WRITECONTENTREQUEST_LABELSENTRY']._serialized_end=391
-  _globals['_WRITECONTENTRESPONSE']._serialized_start=1640
-  _globals['_WRITECONTENTRESPONSE']._serialized_end=1866
-  _globals['_ABORTREQUEST']._serialized_start=1868
-  _globals['_ABORTREQUEST']._serialized_end=1895
-  _globals['_CONTENT']._serialized_start=1946
-  _globals['_CONTENT']._serialized_end=2904
+    DESCRIPTOR._loaded_options = None
+    _globals["_INFO_LABELSENTRY"]._loaded_options = None
+    _globals["_INFO_LABELSENTRY"]._serialized_options = b"8\001"
+    _globals["_WRITECONTENTREQUEST_LABELSENTRY"]._loaded_options = None
+    _globals["_WRITECONTENTREQUEST_LABELSENTRY"]._serialized_options = b"8\001"
+    _globals["_WRITEACTION"]._serialized_start = 1897
+    _globals["_WRITEACTION"]._serialized_end = 1943
+    _globals["_INFO"]._serialized_start = 146
+    _globals["_INFO"]._serialized_end = 391
+    _globals["_INFO_LABELSENTRY"]._serialized_start = 346
+    _globals["_INFO_LABELSENTRY"]._serialized_end = 391
+    _globals["_INFOREQUEST"]._serialized_start = 393
+    _globals["_INFOREQUEST"]._serialized_end = 422
+    _globals["_INFORESPONSE"]._serialized_start = 424
+    _globals["_INFORESPONSE"]._serialized_end = 490
+    _globals["_UPDATEREQUEST"]._serialized_start = 492
+    _globals["_UPDATEREQUEST"]._serialized_end = 608
+    _globals["_UPDATERESPONSE"]._serialized_start = 610
+    _globals["_UPDATERESPONSE"]._serialized_end = 678
+    _globals["_LISTCONTENTREQUEST"]._serialized_start = 680
+    _globals["_LISTCONTENTREQUEST"]._serialized_end = 717
+    _globals["_LISTCONTENTRESPONSE"]._serialized_start = 719
+    _globals["_LISTCONTENTRESPONSE"]._serialized_end = 792
+    _globals["_DELETECONTENTREQUEST"]._serialized_start = 794
+    _globals["_DELETECONTENTREQUEST"]._serialized_end = 832
+    _globals["_READCONTENTREQUEST"]._serialized_start = 834
+    _globals["_READCONTENTREQUEST"]._serialized_end = 900
+    _globals["_READCONTENTRESPONSE"]._serialized_start = 902
+    _globals["_READCONTENTRESPONSE"]._serialized_end = 953
+    _globals["_STATUS"]._serialized_start = 956
+    _globals["_STATUS"]._serialized_end = 1122
+    _globals["_STATUSREQUEST"]._serialized_start = 1124
+    _globals["_STATUSREQUEST"]._serialized_end = 1152
+    _globals["_STATUSRESPONSE"]._serialized_start = 1154
+    _globals["_STATUSRESPONSE"]._serialized_end = 1226
+    _globals["_LISTSTATUSESREQUEST"]._serialized_start = 1228
+    _globals["_LISTSTATUSESREQUEST"]._serialized_end = 1266
+    _globals["_LISTSTATUSESRESPONSE"]._serialized_start = 1268
+    _globals["_LISTSTATUSESRESPONSE"]._serialized_end = 1348
+    _globals["_WRITECONTENTREQUEST"]._serialized_start = 1351
+    _globals["_WRITECONTENTREQUEST"]._serialized_end = 1637
+    _globals["_WRITECONTENTREQUEST_LABELSENTRY"]._serialized_start = 346
+    _globals["_WRITECONTENTREQUEST_LABELSENTRY"]._serialized_end = 391
+    _globals["_WRITECONTENTRESPONSE"]._serialized_start = 1640
+    _globals["_WRITECONTENTRESPONSE"]._serialized_end = 1866
+    _globals["_ABORTREQUEST"]._serialized_start = 1868
+    _globals["_ABORTREQUEST"]._serialized_end = 1895
+    _globals["_CONTENT"]._serialized_start = 1946
+    _globals["_CONTENT"]._serialized_end = 2904
 # @@protoc_insertion_point(module_scope)

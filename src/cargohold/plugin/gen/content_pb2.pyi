@@ -18,6 +18,7 @@ class WriteAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STAT: _ClassVar[WriteAction]
     WRITE: _ClassVar[WriteAction]
     COMMIT: _ClassVar[WriteAction]
+
 STAT: WriteAction
 WRITE: WriteAction
 COMMIT: WriteAction
@@ -31,6 +32,7 @@ class Info(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -41,7 +43,14 @@ class Info(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, digest: _Optional[str] = ..., size: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(
+        self,
+        digest: _Optional[str] = ...,
+        size: _Optional[int] = ...,
+        created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...,
+        updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...,
+        labels: _Optional[_Mapping[str, str]] = ...,
+    ) -> None: ...
 
 class InfoRequest(_message.Message):
     __slots__ = ("digest",)
@@ -61,7 +70,11 @@ class UpdateRequest(_message.Message):
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     info: Info
     update_mask: _field_mask_pb2.FieldMask
-    def __init__(self, info: _Optional[_Union[Info, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+    def __init__(
+        self,
+        info: _Optional[_Union[Info, _Mapping]] = ...,
+        update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...,
+    ) -> None: ...
 
 class UpdateResponse(_message.Message):
     __slots__ = ("info",)
@@ -95,7 +108,9 @@ class ReadContentRequest(_message.Message):
     digest: str
     offset: int
     size: int
-    def __init__(self, digest: _Optional[str] = ..., offset: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
+    def __init__(
+        self, digest: _Optional[str] = ..., offset: _Optional[int] = ..., size: _Optional[int] = ...
+    ) -> None: ...
 
 class ReadContentResponse(_message.Message):
     __slots__ = ("offset", "data")
@@ -119,7 +134,15 @@ class Status(_message.Message):
     offset: int
     total: int
     expected: str
-    def __init__(self, started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ref: _Optional[str] = ..., offset: _Optional[int] = ..., total: _Optional[int] = ..., expected: _Optional[str] = ...) -> None: ...
+    def __init__(
+        self,
+        started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...,
+        updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...,
+        ref: _Optional[str] = ...,
+        offset: _Optional[int] = ...,
+        total: _Optional[int] = ...,
+        expected: _Optional[str] = ...,
+    ) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = ("ref",)
@@ -154,6 +177,7 @@ class WriteContentRequest(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
     ACTION_FIELD_NUMBER: _ClassVar[int]
     REF_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -168,7 +192,16 @@ class WriteContentRequest(_message.Message):
     offset: int
     data: bytes
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, action: _Optional[_Union[WriteAction, str]] = ..., ref: _Optional[str] = ..., total: _Optional[int] = ..., expected: _Optional[str] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(
+        self,
+        action: _Optional[_Union[WriteAction, str]] = ...,
+        ref: _Optional[str] = ...,
+        total: _Optional[int] = ...,
+        expected: _Optional[str] = ...,
+        offset: _Optional[int] = ...,
+        data: _Optional[bytes] = ...,
+        labels: _Optional[_Mapping[str, str]] = ...,
+    ) -> None: ...
 
 class WriteContentResponse(_message.Message):
     __slots__ = ("action", "started_at", "updated_at", "offset", "total", "digest")
@@ -184,7 +217,15 @@ class WriteContentResponse(_message.Message):
     offset: int
     total: int
     digest: str
-    def __init__(self, action: _Optional[_Union[WriteAction, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., offset: _Optional[int] = ..., total: _Optional[int] = ..., digest: _Optional[str] = ...) -> None: ...
+    def __init__(
+        self,
+        action: _Optional[_Union[WriteAction, str]] = ...,
+        started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...,
+        updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...,
+        offset: _Optional[int] = ...,
+        total: _Optional[int] = ...,
+        digest: _Optional[str] = ...,
+    ) -> None: ...
 
 class AbortRequest(_message.Message):
     __slots__ = ("ref",)

@@ -1,0 +1,290 @@
+"""The gRPC servicer: containerd's content service over a cargohold store and one node's holdings.
+
+Blob reads and writes see the whole store (a blob any node uploaded is reused, never uploaded
+again); List, ListStatuses, Delete and Abort act on what this node holds (see ownership.py).
+Every handler ends with a status from the one error table in codes.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.empty_pb2 import Empty
+
+from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from ..filters import parse_filters, status_adaptor
+from ..ingest import Writer as ContentWriter
+from ..store import Store as ContentStore
+from ..types import Descriptor
+from .codes import OutOfRangeError, status_for
+from .convert import info_from_pb, info_to_pb, status_to_pb, timestamp
+from .gen import content_pb2 as pb
+from .gen import content_pb2_grpc as pb_grpc
+from .ownership import Holdings
+
+__all__ = ["READ_CHUNK", "ContentServicer"]
+
+_log = logging.getLogger("cargohold.plugin")
+
+READ_CHUNK = 1024 * 1024
+"""Bytes per Read response message (gRPC's default message limit is 4 MiB)."""
+LIST_BATCH = 512
+"""Infos per List response message."""
+
+_T = TypeVar("_T")
+
+
+def _rpc(method: Callable[..., _T]) -> Callable[..., _T]:
+    """End the RPC with the mapped status code when the handler raises."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self: ContentServicer, request: Any, context: grpc.ServicerContext) -> _T:
+        try:
+            return method(self, request, context)
+        except Exception as exc:  # the one place errors become gRPC statuses
+            code, message = status_for(exc, name)
+            context.abort(code, message)
+            raise  # unreachable: abort raises
+
+    return wrapper
+
+
+def _stream(method: Callable[..., Iterator[_T]]) -> Callable[..., Iterator[_T]]:
+    """Like ``_rpc`` for handlers that yield responses."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self: ContentServicer, request: Any, context: grpc.ServicerContext) -> Iterator[_T]:
+        try:
+            yield from method(self, request, context)
+        except Exception as exc:
+            code, message = status_for(exc, name)
+            context.abort(code, message)
+
+    return wrapper
+
+
+class ContentServicer(pb_grpc.ContentServicer):
+    """containerd.services.content.v1.Content for one node over one store."""
+
+    def __init__(self, store: ContentStore, holdings: Holdings) -> None:
+        self._store = store
+        self._holdings = holdings
+        self._writers: set[ContentWriter] = set()
+        self._writers_lock = threading.Lock()
+
+    # -- blobs ----------------------------------------------------------------------------------
+
+    def _info_claimed(self, digest: str) -> pb.Info:
+        """Info of a blob that this node now holds (claimed once, before it can vanish)."""
+        info = self._store.info(digest)
+        if self._holdings.holds_cached(digest):
+            return info_to_pb(info)
+        if self._holdings.claim(digest):
+            try:
+                info = self._store.info(digest)  # re-check: a deletion may have just finished
+            except NotFoundError:
+                self._holdings.forget(digest)
+                raise
+        return info_to_pb(info)
+
+    @_rpc
+    def Info(self, request: pb.InfoRequest, context: grpc.ServicerContext) -> pb.InfoResponse:
+        return pb.InfoResponse(info=self._info_claimed(request.digest))
+
+    @_rpc
+    def Update(self, request: pb.UpdateRequest, context: grpc.ServicerContext) -> pb.UpdateResponse:
+        paths = list(request.update_mask.paths) if request.HasField("update_mask") else []
+        info = self._store.update(info_from_pb(request.info), *paths)
+        return pb.UpdateResponse(info=info_to_pb(info))
+
+    @_stream
+    def List(
+        self, request: pb.ListContentRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ListContentResponse]:
+        held = self._holdings.held()
+        batch: list[pb.Info] = []
+        for info in self._store.walk(*request.filters):
+            if info.digest not in held:
+                continue
+            batch.append(info_to_pb(info))
+            if len(batch) >= LIST_BATCH:
+                yield pb.ListContentResponse(info=batch)
+                batch = []
+        if batch:
+            yield pb.ListContentResponse(info=batch)
+
+    @_rpc
+    def Delete(self, request: pb.DeleteContentRequest, context: grpc.ServicerContext) -> Empty:
+        self._holdings.release(request.digest)
+        return Empty()
+
+    @_stream
+    def Read(
+        self, request: pb.ReadContentRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ReadContentResponse]:
+        reader = self._store.reader_at(request.digest)
+        try:
+            offset = max(request.offset, 0)
+            if offset > reader.size:
+                raise OutOfRangeError(f"read past object length {reader.size} bytes")
+            end = reader.size
+            if request.size > 0:
+                end = min(end, offset + request.size)
+            while offset < end and context.is_active():
+                data = reader.read_at(offset, min(READ_CHUNK, end - offset))
+                if not data:
+                    break
+                yield pb.ReadContentResponse(offset=offset, data=data)
+                offset += len(data)
+        finally:
+            reader.close()
+
+    # -- ingestions -----------------------------------------------------------------------------
+
+    @_rpc
+    def Status(self, request: pb.StatusRequest, context: grpc.ServicerContext) -> pb.StatusResponse:
+        status = self._store.status(self._holdings.scope_ref(request.ref))
+        return pb.StatusResponse(status=status_to_pb(status, request.ref))
+
+    @_rpc
+    def ListStatuses(
+        self, request: pb.ListStatusesRequest, context: grpc.ServicerContext
+    ) -> pb.ListStatusesResponse:
+        # Filters apply to containerd's refs, not to the node-scoped refs in the store.
+        matcher = parse_filters(*request.filters)
+        found = []
+        for status in self._store.list_statuses():
+            ref = self._holdings.unscope_ref(status.ref)
+            if ref is None:
+                continue
+            own = replace(status, ref=ref)
+            if matcher.match(status_adaptor(own)):
+                found.append(status_to_pb(own))
+        return pb.ListStatusesResponse(statuses=found)
+
+    @_rpc
+    def Abort(self, request: pb.AbortRequest, context: grpc.ServicerContext) -> Empty:
+        self._store.abort(self._holdings.scope_ref(request.ref))
+        return Empty()
+
+    @_stream
+    def Write(
+        self, request_iterator: Iterable[pb.WriteContentRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.WriteContentResponse]:
+        requests = iter(request_iterator)
+        first = next(requests, None)
+        if first is None:
+            return
+        if not first.ref:
+            raise InvalidArgumentError("first message must have a reference")
+        writer = self._open_writer(first)
+        with self._writers_lock:
+            self._writers.add(writer)
+        try:
+            yield from _WriteSession(writer, first.total, first.expected, self._holdings).run(
+                first, requests
+            )
+        finally:
+            with self._writers_lock:
+                self._writers.discard(writer)
+            # Closing (never aborting) keeps an interrupted ingestion resumable.
+            writer.close()
+
+    def _open_writer(self, first: pb.WriteContentRequest) -> ContentWriter:
+        ref = self._holdings.scope_ref(first.ref)
+        desc = Descriptor(digest=first.expected, size=max(first.total, 0))
+        try:
+            return self._store.writer(ref, desc)
+        except AlreadyExistsError:
+            # The client will take the blob as present: hold it before saying so.
+            self._info_claimed(first.expected)
+            raise
+
+    def close_writers(self) -> None:
+        """Close every open writer (at shutdown), leaving their ingestions resumable."""
+        with self._writers_lock:
+            writers = list(self._writers)
+            self._writers.clear()
+        for writer in writers:
+            try:
+                writer.close()
+            except Exception:
+                _log.exception("closing a writer at shutdown failed")
+
+
+class _WriteSession:
+    """One Write stream: STAT / WRITE / COMMIT requests, one response each."""
+
+    def __init__(
+        self, writer: ContentWriter, total: int, expected: str, holdings: Holdings
+    ) -> None:
+        self._writer = writer
+        self._total = max(total, 0)
+        self._expected = expected
+        self._holdings = holdings
+
+    def run(
+        self, first: pb.WriteContentRequest, rest: Iterator[pb.WriteContentRequest]
+    ) -> Iterator[pb.WriteContentResponse]:
+        request: pb.WriteContentRequest | None = first
+        while request is not None:
+            yield self._handle(request)
+            if request.action == pb.COMMIT:
+                return
+            request = next(rest, None)
+
+    def _handle(self, req: pb.WriteContentRequest) -> pb.WriteContentResponse:
+        writer = self._writer
+        status = writer.status()
+        resp = pb.WriteContentResponse(action=req.action, offset=status.offset)
+        if req.expected:
+            self._expected = req.expected
+        if req.total > 0:
+            self._total = req.total
+        if req.action == pb.STAT:
+            resp.digest = writer.digest()
+            resp.started_at.CopyFrom(timestamp(status.started_at))
+            resp.updated_at.CopyFrom(timestamp(status.updated_at))
+            resp.total = self._total
+            return resp
+        if req.action not in (pb.WRITE, pb.COMMIT):
+            raise InvalidArgumentError(f"unknown write action {req.action}")
+        if req.offset > 0 and req.offset != status.offset:
+            raise OutOfRangeError(
+                f"write at offset {req.offset} must occur at current offset {status.offset}"
+            )
+        if req.offset == 0 and status.offset > 0:
+            writer.truncate(0)
+            resp.offset = 0
+        if req.data:
+            written = writer.write(req.data)
+            resp.offset += written
+        if req.action == pb.COMMIT:
+            self._commit(req)
+        resp.digest = writer.digest()
+        if req.action == pb.COMMIT:
+            resp.started_at.CopyFrom(timestamp(status.started_at))
+            resp.updated_at.CopyFrom(timestamp(status.updated_at))
+            resp.total = self._total or resp.offset
+        return resp
+
+    def _commit(self, req: pb.WriteContentRequest) -> None:
+        digest = self._writer.digest()
+        fresh = self._holdings.claim(digest)
+        labels = dict(req.labels) if req.labels else None
+        try:
+            self._writer.commit(self._total, self._expected, labels)
+        except AlreadyExistsError:
+            raise  # the blob is there and this node now holds it
+        except Exception:
+            if fresh:
+                self._holdings.forget(digest)
+            raise

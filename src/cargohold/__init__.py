@@ -1,1 +1,90 @@
-"""cargohold: containerd's content store on cloud object storage."""
+"""cargohold: containerd's content store on cloud object storage.
+
+>>> import cargohold
+>>> store = cargohold.open_store("memory://demo")
+>>> with store.writer("ref-1") as w:
+...     _ = w.write(b"hello")
+...     w.commit()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .content import IngestManager, Ingester, Manager, Provider, ReaderAt
+from .errors import (
+    AlreadyExistsError,
+    ContentError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    ServiceError,
+    UnavailableError,
+)
+from .ingest import Writer
+from .locks import DEFAULT_LEASE_TIMEOUT
+from .registry import STORE_OPTIONS, open_driver, parse_url
+from .store import Store
+from .types import Descriptor, Info, Status
+
+__all__ = [
+    "AlreadyExistsError",
+    "ContentError",
+    "Descriptor",
+    "FailedPreconditionError",
+    "Info",
+    "IngestManager",
+    "Ingester",
+    "InvalidArgumentError",
+    "Manager",
+    "NotFoundError",
+    "Provider",
+    "ReaderAt",
+    "ServiceError",
+    "Status",
+    "Store",
+    "UnavailableError",
+    "Writer",
+    "open_store",
+]
+
+__version__ = "0.1.0"
+
+
+def _number(options: dict[str, Any], name: str, kind: type[int] | type[float]) -> Any:
+    raw = options.pop(name, None)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"option {name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise InvalidArgumentError(f"option {name} must be positive, got {raw!r}")
+    return value
+
+
+def open_store(url: str, **options: Any) -> Store:
+    """Open the store at ``url`` (``memory://``, ``file://``, ``s3://``, ``gs://``, ``az://``).
+
+    Store options (URL query or keywords): ``lease_timeout`` (seconds, default 60),
+    ``part_size`` (bytes), ``concurrency`` (parallel part uploads). Everything else goes to the
+    driver; unknown options raise InvalidArgumentError.
+    """
+    parts, merged = parse_url(url, options)
+    store_opts = {name: merged.pop(name) for name in list(merged) if name in STORE_OPTIONS}
+    lease_timeout = _number(store_opts, "lease_timeout", float) or DEFAULT_LEASE_TIMEOUT
+    part_size = _number(store_opts, "part_size", int)
+    concurrency = _number(store_opts, "concurrency", int)
+    opened = open_driver(parts, merged)
+    try:
+        return Store(
+            opened.driver,
+            opened.prefix,
+            lease_timeout=lease_timeout,
+            part_size=part_size,
+            concurrency=concurrency,
+        )
+    except BaseException:
+        opened.driver.close()
+        raise

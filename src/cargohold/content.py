@@ -1,0 +1,98 @@
+"""The store's capabilities as small protocols, after containerd's content interfaces, and the
+blob reader.
+
+``Store`` implements all four; code that needs only part of it (the gRPC plugin's read path,
+say) can ask for just that protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from typing import Protocol
+
+from .drivers.base import Driver
+from .errors import InvalidArgumentError
+from .types import Descriptor, Info, Status
+
+__all__ = ["IngestManager", "Ingester", "Manager", "Provider", "ReaderAt"]
+
+
+class ReaderAt:
+    """Random access to one committed blob. Large reads are split into parallel ranged gets."""
+
+    def __init__(
+        self, driver: Driver, key: str, size: int, executor: Executor, chunk_size: int
+    ) -> None:
+        self._driver = driver
+        self._key = key
+        self.size = size
+        self._executor = executor
+        self._chunk = max(chunk_size, 1)
+        self._closed = False
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes from ``offset``: short at the end, ``b""`` at or past it."""
+        if not isinstance(offset, int) or not isinstance(length, int):
+            raise InvalidArgumentError("offset and length must be integers")
+        if offset < 0 or length < 0:
+            raise InvalidArgumentError(f"negative offset or length ({offset}, {length})")
+        if self._closed:
+            raise InvalidArgumentError("reader is closed")
+        length = min(length, self.size - offset)
+        if length <= 0:
+            return b""
+        if length <= 2 * self._chunk:
+            return self._driver.get_range(self._key, offset, length)
+        starts = range(offset, offset + length, self._chunk)
+        futures = [
+            self._executor.submit(
+                self._driver.get_range, self._key, start, min(self._chunk, offset + length - start)
+            )
+            for start in starts
+        ]
+        return b"".join(f.result() for f in futures)
+
+    def close(self) -> None:
+        """Release the reader."""
+        self._closed = True
+
+    def __enter__(self) -> ReaderAt:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Provider(Protocol):
+    """Reads committed content."""
+
+    def info(self, digest: str) -> Info: ...
+
+    def reader_at(self, desc: Descriptor | str) -> ReaderAt: ...
+
+
+class Manager(Protocol):
+    """Lists, relabels and removes committed content."""
+
+    def update(self, info: Info, *fieldpaths: str) -> Info: ...
+
+    def walk(self, *filters: str) -> Iterator[Info]: ...
+
+    def delete(self, digest: str) -> None: ...
+
+
+class Ingester(Protocol):
+    """Starts or resumes ingestions."""
+
+    def writer(self, ref: str, desc: Descriptor | None = None) -> object: ...
+
+
+class IngestManager(Protocol):
+    """Inspects and removes ingestions."""
+
+    def status(self, ref: str) -> Status: ...
+
+    def list_statuses(self, *filters: str) -> list[Status]: ...
+
+    def abort(self, ref: str) -> None: ...

@@ -1,0 +1,335 @@
+"""``file:///path``: a local directory as an object store (the embedded default).
+
+Objects are files under the root whose relative paths are the keys, so the layout mirrors the
+object-store layout. Every write goes to a temporary file in ``<root>/.cargohold/tmp`` that is
+fsynced and then renamed (or hard-linked, for create-only writes, which fails atomically if the
+name exists) into place; the directory is fsynced after. Conditional writes (``if_match``) hold
+an ``flock`` on a per-key lock file, so they are atomic across processes on one host.
+
+Upload sessions live in ``<root>/.cargohold/uploads/<id>/`` (the target key plus one file per
+part); completing one concatenates the parts into a temporary file that is linked into place.
+Etags are ``<inode>-<mtime_ns>-<size>``: a rewritten file always gets a new inode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import SplitResult, unquote
+
+from ..errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    ServiceError,
+)
+from ..registry import OpenedDriver, option_int, reject_unknown
+from .base import DriverLimits, MiB, ObjectInfo, Part, UploadInfo
+
+__all__ = ["LocalDriver", "from_url"]
+
+_META = ".cargohold"
+
+
+def _etag(st: os.stat_result) -> str:
+    return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _translate(exc: OSError, what: str) -> Exception:
+    """The local driver's error table: errno → cargohold error."""
+    table: dict[int, type[Exception]] = {
+        errno.ENOENT: NotFoundError,
+        errno.ENOTDIR: NotFoundError,
+        errno.EEXIST: AlreadyExistsError,
+        errno.EISDIR: InvalidArgumentError,
+        errno.ENAMETOOLONG: InvalidArgumentError,
+    }
+    kind = table.get(exc.errno or 0, ServiceError)
+    return kind(f"{what}: {exc.strerror}")
+
+
+class LocalDriver:
+    """Objects as files under one directory."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = root
+        self._fsync = fsync
+        self._tmp = root / _META / "tmp"
+        self._uploads = root / _META / "uploads"
+        self._locks = root / _META / "locks"
+        for folder in (self._tmp, self._uploads, self._locks):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._limits = DriverLimits(
+            min_part_size=1,
+            default_part_size=16 * MiB,
+            max_part_size=1024 * 1024 * MiB,
+            max_parts=10_000,
+            default_concurrency=2,
+        )
+
+    @property
+    def limits(self) -> DriverLimits:
+        return self._limits
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or any(p in ("", ".", "..") for p in parts) or parts[0] == _META:
+            raise InvalidArgumentError(f"invalid object key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def _write_temp(self, chunks: Iterator[bytes] | Sequence[bytes]) -> Path:
+        tmp = self._tmp / uuid.uuid4().hex
+        with open(tmp, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+            if self._fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        return tmp
+
+    @contextlib.contextmanager
+    def _key_lock(self, key: str) -> Iterator[None]:
+        name = hashlib.sha256(key.encode()).hexdigest()
+        with open(self._locks / name, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _place(self, tmp: Path, path: Path, *, if_none_match: bool) -> str:
+        """Move a finished temporary file to ``path`` (create-only with ``if_none_match``)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if if_none_match:
+                try:
+                    os.link(tmp, path)
+                except FileExistsError as exc:
+                    raise AlreadyExistsError(f"{path.relative_to(self.root)} already exists") from exc
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if self._fsync:
+            _fsync_dir(path.parent)
+        return _etag(path.stat())
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        path = self._path(key)
+        tmp = self._write_temp([data])
+        if if_match is None:
+            return self._place(tmp, path, if_none_match=if_none_match)
+        with self._key_lock(key):
+            try:
+                current = _etag(path.stat())
+            except FileNotFoundError:
+                current = None
+            if current != if_match:
+                os.unlink(tmp)
+                raise FailedPreconditionError(f"{key}: etag does not match")
+            return self._place(tmp, path, if_none_match=False)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except OSError as exc:
+            raise _translate(exc, key) from exc
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        try:
+            with open(self._path(key), "rb") as handle:
+                handle.seek(offset)
+                return handle.read(length)
+        except OSError as exc:
+            raise _translate(exc, key) from exc
+
+    def _info(self, key: str, st: os.stat_result) -> ObjectInfo:
+        modified = datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC)
+        return ObjectInfo(key, st.st_size, modified, _etag(st), None)
+
+    def head(self, key: str) -> ObjectInfo:
+        try:
+            path = self._path(key)
+            st = path.stat()
+        except OSError as exc:
+            raise _translate(exc, key) from exc
+        if not path.is_file():
+            raise NotFoundError(f"{key} not found")
+        return self._info(key, st)
+
+    def list(self, prefix: str, *, metadata: bool = False) -> Iterator[ObjectInfo]:
+        directory, _, _ = prefix.rpartition("/")
+        start = self.root / directory if directory else self.root
+        keys: list[tuple[str, os.stat_result]] = []
+        for folder, dirs, files in os.walk(start):
+            rel = os.path.relpath(folder, self.root)
+            if rel == ".":
+                dirs[:] = [d for d in dirs if d != _META]
+                rel = ""
+            for name in files:
+                key = f"{rel}/{name}" if rel else name
+                if key.startswith(prefix):
+                    with contextlib.suppress(FileNotFoundError):
+                        keys.append((key, os.stat(os.path.join(folder, name))))
+        keys.sort(key=lambda item: item[0])
+        for key, st in keys:
+            yield self._info(key, st)
+
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        path = self._path(key)
+        if if_match is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return
+        with self._key_lock(key):
+            try:
+                current = _etag(path.stat())
+            except FileNotFoundError:
+                return
+            if current != if_match:
+                raise FailedPreconditionError(f"{key}: etag does not match")
+            os.unlink(path)
+
+    def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
+        tmp = self._tmp / uuid.uuid4().hex
+        try:
+            shutil.copyfile(self._path(src), tmp)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise _translate(exc, src) from exc
+        if self._fsync:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+        return self._place(tmp, self._path(dst), if_none_match=if_none_match)
+
+    def _session(self, key: str, upload_id: str) -> Path:
+        if not upload_id.isalnum():
+            raise NotFoundError(f"upload {upload_id!r} not found")
+        folder = self._uploads / upload_id
+        try:
+            target = (folder / "key").read_text()
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"upload {upload_id} for {key} not found") from exc
+        if target != key:
+            raise NotFoundError(f"upload {upload_id} is not for {key}")
+        return folder
+
+    def start_upload(self, key: str) -> str:
+        self._path(key)
+        upload_id = uuid.uuid4().hex
+        folder = self._uploads / upload_id
+        folder.mkdir()
+        (folder / "key").write_text(key)
+        return upload_id
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> Part:
+        folder = self._session(key, upload_id)
+        tmp = self._write_temp([data])
+        path = folder / f"{number:05d}"
+        try:
+            os.replace(tmp, path)
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"upload {upload_id} was aborted") from exc
+        return Part(number, len(data), _etag(path.stat()))
+
+    def list_parts(self, key: str, upload_id: str) -> list[Part]:
+        folder = self._session(key, upload_id)
+        parts = []
+        for entry in sorted(folder.iterdir()):
+            if entry.name.isdigit():
+                st = entry.stat()
+                parts.append(Part(int(entry.name), st.st_size, _etag(st)))
+        return parts
+
+    def complete_upload(
+        self, key: str, upload_id: str, parts: Sequence[Part], *, if_none_match: bool = False
+    ) -> str:
+        folder = self._session(key, upload_id)
+        paths = []
+        for part in parts:
+            path = folder / f"{part.number:05d}"
+            try:
+                current = _etag(path.stat())
+            except FileNotFoundError:
+                current = None
+            if current != part.etag:
+                raise FailedPreconditionError(f"part {part.number} of {key} is missing or changed")
+            paths.append(path)
+        tmp = self._tmp / uuid.uuid4().hex
+        with open(tmp, "wb") as out:
+            for path in paths:
+                with open(path, "rb") as src:
+                    shutil.copyfileobj(src, out, 8 * MiB)
+            if self._fsync:
+                out.flush()
+                os.fsync(out.fileno())
+        etag = self._place(tmp, self._path(key), if_none_match=if_none_match)
+        shutil.rmtree(folder, ignore_errors=True)
+        return etag
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        try:
+            folder = self._session(key, upload_id)
+        except NotFoundError:
+            return
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def list_uploads(self, prefix: str) -> Iterator[UploadInfo]:
+        found = []
+        for folder in self._uploads.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                key = (folder / "key").read_text()
+                if key.startswith(prefix):
+                    started = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+                    found.append(UploadInfo(key, folder.name, started))
+        found.sort(key=lambda info: (info.key, info.upload_id))
+        yield from found
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def from_url(url: SplitResult, options: dict[str, Any]) -> OpenedDriver:
+    """``file:///absolute/path`` (option ``fsync=0`` turns off fsync, for tests only)."""
+    if url.netloc not in ("", "localhost"):
+        raise InvalidArgumentError(f"file:// URLs name a local path, not a host: {url.netloc!r}")
+    path = unquote(url.path)
+    if not path.startswith("/"):
+        raise InvalidArgumentError(f"file:// needs an absolute path, got {path!r}")
+    fsync = bool(option_int(options, "fsync", 1))
+    reject_unknown(options, "file")
+    root = Path(path)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _translate(exc, str(root)) from exc
+    return OpenedDriver(LocalDriver(root, fsync=fsync), "")

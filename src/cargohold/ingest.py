@@ -1,0 +1,453 @@
+"""The writer: buffering into parts, parallel part uploads, the durable tail, resume and commit.
+
+An ingestion is kept under ``ingest/<sha256(ref)>/``:
+
+* ``lock``: the writer's lease (see ``locks``).
+* ``state``: one object holding the ingestion's record (JSON) and its *tail*, the buffered bytes
+  not yet uploaded as a part. Written when the ingestion starts, at ``close()``, and as a
+  checkpoint about every ``lease_timeout / 3`` seconds while parts are being uploaded.
+* an upload session (driver multipart upload) holding the parts. Its target is the blob key
+  itself when the expected digest is known up front, else ``ingest/<h>/data``.
+
+The record carries the hash state at its offset, so a writer reopened anywhere continues the
+digest exactly; after a crash the last checkpoint is the resume point. Before resuming, the
+recorded parts are checked against the session (``list_parts``); parts uploaded after the last
+checkpoint are simply uploaded again. ``complete_upload`` only accepts parts whose etags match
+what this writer recorded, so bytes that were not hashed by this ingestion never reach a digest
+key.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from .digests import Hasher, new_hasher, parse_digest
+from .drivers.base import MiB, Part
+from .errors import (
+    AlreadyExistsError,
+    ContentError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from .labels import LabelRecord, validate_labels
+from .locks import Lease
+from .types import Status
+
+if TYPE_CHECKING:
+    from .store import Store
+
+__all__ = ["IngestRecord", "Writer", "decode_state", "encode_state"]
+
+_MAGIC = b"CHI1"
+_HEADER = struct.Struct(">4sI")
+_PARTS_PER_STEP = 1000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class IngestRecord:
+    """What is durable about an ingestion (the JSON half of the state object)."""
+
+    ref: str
+    total: int
+    expected: str
+    started_at: str
+    updated_at: str
+    algorithm: str = "sha256"
+    part_size: int = 8 * MiB
+    offset: int = 0
+    hash_state: str | None = None
+    upload_key: str | None = None
+    upload_id: str | None = None
+    parts: list[list[Any]] = field(default_factory=list)
+    staged: bool = False
+    """All bytes are assembled at ``upload_key``; only the copy to the blob key is left."""
+
+    def status(self) -> Status:
+        return Status(
+            ref=self.ref,
+            offset=self.offset,
+            total=self.total,
+            expected=self.expected,
+            started_at=datetime.fromisoformat(self.started_at),
+            updated_at=datetime.fromisoformat(self.updated_at),
+        )
+
+
+def encode_state(record: IngestRecord, tail: bytes) -> bytes:
+    """The state object: magic, JSON length, JSON record, tail bytes."""
+    body = json.dumps(asdict(record), separators=(",", ":")).encode()
+    return _HEADER.pack(_MAGIC, len(body)) + body + tail
+
+
+def decode_state(raw: bytes) -> tuple[IngestRecord, bytes]:
+    """Split a state object into its record and tail."""
+    try:
+        magic, length = _HEADER.unpack_from(raw)
+        if magic != _MAGIC:
+            raise ValueError("bad magic")
+        body = json.loads(raw[_HEADER.size : _HEADER.size + length])
+        return IngestRecord(**body), raw[_HEADER.size + length :]
+    except (ValueError, TypeError, struct.error) as exc:
+        raise FailedPreconditionError("an ingestion's state object is corrupt") from exc
+
+
+def part_size_for(base: int, number: int) -> int:
+    """Size of part ``number``: the base doubles every 1,000 parts (room for 10,000 parts)."""
+    return base << ((number - 1) // _PARTS_PER_STEP)
+
+
+@dataclass
+class _Pending:
+    number: int
+    size: int
+    future: Future[Part]
+    hash_state: bytes | None
+    end_offset: int
+
+
+class Writer:
+    """Writes one ingestion; see the module docstring. Use as a context manager."""
+
+    def __init__(
+        self,
+        store: Store,
+        ref: str,
+        lease: Lease,
+        record: IngestRecord,
+        tail: bytes,
+        hasher: Hasher,
+    ) -> None:
+        self._store = store
+        self._ref = ref
+        self._lease = lease
+        self._record = record
+        self._buffer = bytearray(tail)
+        self._hasher = hasher
+        self._parts: list[Part] = [Part(int(n), int(s), str(e)) for n, s, e in record.parts]
+        self._pending: list[_Pending] = []
+        self._error: BaseException | None = None
+        self._closed = False
+        self._aborted = False
+        self._lock = threading.RLock()
+        self._slots = threading.Semaphore(store.concurrency)
+        self._last_checkpoint = store.clock()
+        self._durable_offset = record.offset
+        self._checkpoint: tuple[int, bytes, int] | None = None
+
+    # -- introspection -------------------------------------------------------------------
+
+    @property
+    def ref(self) -> str:
+        return self._ref
+
+    def status(self) -> Status:
+        """The ingestion's status as this writer sees it."""
+        with self._lock:
+            return self._record.status()
+
+    def digest(self) -> str:
+        """Digest of every byte written so far."""
+        with self._lock:
+            return self._hasher.digest()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._aborted:
+            raise FailedPreconditionError(f"ingestion {self._ref!r} was aborted")
+        if self._closed:
+            raise FailedPreconditionError(f"writer for {self._ref!r} is closed")
+        self._lease.check()
+        if self._error is not None:
+            raise FailedPreconditionError(
+                f"a part upload for {self._ref!r} failed: {self._error}"
+            ) from self._error
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Accept all of ``data``; return its length."""
+        view = memoryview(data).cast("B")
+        with self._lock:
+            self._check_usable()
+            if self._record.staged:
+                raise FailedPreconditionError(
+                    f"ingestion {self._ref!r} is fully uploaded; commit it or truncate(0)"
+                )
+            size = len(view)
+            pos = 0
+            while pos < size:
+                room = self._current_part_size() - len(self._buffer)
+                chunk = view[pos : pos + room]
+                self._hasher.update(chunk)
+                self._buffer += chunk
+                pos += len(chunk)
+                self._record.offset += len(chunk)
+                if len(self._buffer) >= self._current_part_size():
+                    self._cut_part()
+            if size:
+                self._record.updated_at = utcnow().isoformat()
+            self._reap()
+            self._maybe_checkpoint()
+            return size
+
+    def _current_part_size(self) -> int:
+        return part_size_for(self._record.part_size, self._next_number())
+
+    def _next_number(self) -> int:
+        return len(self._parts) + len(self._pending) + 1
+
+    def _cut_part(self) -> None:
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        self._upload(data, final=False)
+
+    def _ensure_session(self) -> None:
+        if self._record.upload_id is None:
+            key = self._store.upload_key(self._ref, self._record.expected)
+            self._record.upload_id = self._store.driver.start_upload(key)
+            self._record.upload_key = key
+
+    def _upload(self, data: bytes, *, final: bool) -> None:
+        self._ensure_session()
+        number = self._next_number()
+        key, upload_id = self._record.upload_key, self._record.upload_id
+        assert key is not None and upload_id is not None
+        self._slots.acquire()
+        try:
+            future = self._store.executor.submit(
+                self._store.driver.upload_part, key, upload_id, number, data
+            )
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _f: self._slots.release())
+        state = None if final else self._hasher.state()
+        self._pending.append(_Pending(number, len(data), future, state, self._record.offset))
+
+    def _reap(self, wait: bool = False) -> None:
+        """Move finished uploads (in order) to the confirmed parts; remember the first error."""
+        while self._pending and self._error is None:
+            head = self._pending[0]
+            if not wait and not head.future.done():
+                return
+            try:
+                part = head.future.result()
+            except BaseException as exc:
+                self._error = exc
+                break
+            self._pending.pop(0)
+            self._parts.append(part)
+            if head.hash_state is not None:
+                self._checkpoint = (head.end_offset, head.hash_state, len(self._parts))
+        if self._error is not None:
+            self._wait_all_quietly()
+
+    def _wait_all_quietly(self) -> None:
+        for pending in self._pending:
+            try:
+                pending.future.result()
+            except BaseException:  # noqa: S110 - the first error is the one reported
+                pass
+        self._pending.clear()
+
+    def _save_checkpoint(self) -> None:
+        """Record the last part boundary whose parts are all confirmed, if it is new."""
+        if self._checkpoint is None:
+            return
+        offset, hash_state, count = self._checkpoint
+        if offset <= self._durable_offset:
+            return
+        record = IngestRecord(**asdict(self._record))
+        record.offset = offset
+        record.hash_state = hash_state.hex()
+        record.parts = [[p.number, p.size, p.etag] for p in self._parts[:count]]
+        self._store.save_state(self._ref, record, b"")
+        self._durable_offset = offset
+
+    def _maybe_checkpoint(self) -> None:
+        now = self._store.clock()
+        if now - self._last_checkpoint >= self._store.lease_timeout / 3:
+            self._last_checkpoint = now
+            self._save_checkpoint()
+
+    def truncate(self, size: int) -> None:
+        """Only ``truncate(0)`` (restart; ``started_at`` kept) is supported."""
+        with self._lock:
+            self._check_usable()
+            if not isinstance(size, int) or size < 0:
+                raise InvalidArgumentError(f"truncate size must be a non-negative int: {size!r}")
+            if size == self._record.offset:
+                return
+            if size != 0:
+                raise InvalidArgumentError("only truncate(0) is supported on object storage")
+            self._wait_all_quietly()
+            self._store.drop_session(self._record)
+            self._record.upload_id = self._record.upload_key = None
+            self._record.staged = False
+            self._record.parts = []
+            self._record.offset = 0
+            self._record.updated_at = utcnow().isoformat()
+            self._parts = []
+            self._buffer.clear()
+            self._error = None
+            self._checkpoint = None
+            self._hasher = new_hasher(self._record.algorithm)
+            self._durable_offset = -1
+
+    # -- ending --------------------------------------------------------------------------
+
+    def _persist(self) -> None:
+        """Save the record, the hash state and the buffered tail (every byte written)."""
+        self._record.parts = [[p.number, p.size, p.etag] for p in self._parts]
+        state = self._hasher.state()
+        self._record.hash_state = state.hex() if state is not None else None
+        self._store.save_state(self._ref, self._record, bytes(self._buffer))
+        self._durable_offset = self._record.offset
+
+    def close(self) -> None:
+        """Make everything written durable and release the ref; the ingestion stays.
+
+        If a part upload failed, only what was confirmed is kept (the last checkpoint) and
+        the upload error is raised; reopening resumes there.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                if self._aborted or self._lease.lost:
+                    return
+                self._reap(wait=True)
+                if self._error is None:
+                    self._persist()
+                    return
+                self._save_checkpoint()
+                raise FailedPreconditionError(
+                    f"a part upload for {self._ref!r} failed; the ingestion resumes at "
+                    f"offset {max(self._durable_offset, 0)}: {self._error}"
+                ) from self._error
+            finally:
+                self._store.release_writer(self)
+
+    def commit(
+        self, size: int = 0, expected: str = "", labels: dict[str, str] | None = None
+    ) -> None:
+        """Verify size and digest, then publish the blob atomically; always closes."""
+        with self._lock:
+            try:
+                self._check_usable()
+                self._commit(size, expected, labels)
+            finally:
+                if not self._closed:
+                    try:
+                        self.close()
+                    except ContentError:
+                        pass  # the commit's own error (if any) is the one to report
+
+    def _commit(self, size: int, expected: str, labels: dict[str, str] | None) -> None:
+        checked_labels = validate_labels(labels)
+        if not isinstance(size, int) or size < 0:
+            raise InvalidArgumentError(f"commit size must be a non-negative int, got {size!r}")
+        want = expected or self._record.expected
+        if want:
+            parse_digest(want)
+        actual = self._hasher.digest()
+        if size > 0 and size != self._record.offset:
+            raise FailedPreconditionError(
+                f"unexpected commit size {self._record.offset}, expected {size}"
+            )
+        if want and want != actual:
+            raise FailedPreconditionError(f"unexpected commit digest {actual}, expected {want}")
+        store = self._store
+        store.leases.renew(self._lease)
+        blob_key = store.blob_key(parse_digest(actual))
+        if store.blob_exists(blob_key):
+            self._remove()
+            raise AlreadyExistsError(f"content {actual} already exists")
+        try:
+            self._publish(blob_key)
+        except AlreadyExistsError:
+            self._remove()
+            raise
+        if checked_labels:
+            now = utcnow()
+            blob = store.driver.head(blob_key)
+            store.labels.write(blob, LabelRecord(now, now, checked_labels))
+        self._remove()
+
+    def _publish(self, blob_key: str) -> None:
+        """Put the bytes under ``blob_key``, create-only; nothing partial is ever visible."""
+        driver = self._store.driver
+        if self._record.staged:
+            self._copy_staged(blob_key)
+            return
+        if self._record.upload_id is None:
+            driver.put(blob_key, bytes(self._buffer), if_none_match=True)
+            return
+        self._reap(wait=True)
+        if self._error is not None:
+            raise FailedPreconditionError(
+                f"a part upload for {self._ref!r} failed: {self._error}"
+            ) from self._error
+        key, upload_id = self._record.upload_key, self._record.upload_id
+        assert key is not None and upload_id is not None
+        parts = list(self._parts)
+        try:
+            if self._buffer or not parts:
+                number = len(parts) + 1
+                parts.append(driver.upload_part(key, upload_id, number, bytes(self._buffer)))
+            driver.complete_upload(key, upload_id, parts, if_none_match=key == blob_key)
+        except NotFoundError as exc:
+            raise FailedPreconditionError(
+                f"the upload session of {self._ref!r} is gone; abort and ingest again"
+            ) from exc
+        self._record.upload_id = None
+        self._parts = []
+        if key == blob_key:
+            return
+        self._buffer.clear()
+        self._record.staged = True
+        self._copy_staged(blob_key)
+
+    def _copy_staged(self, blob_key: str) -> None:
+        key = self._record.upload_key
+        assert key is not None
+        try:
+            self._store.driver.copy(key, blob_key, if_none_match=True)
+        except AlreadyExistsError:
+            self._store.driver.delete(key)
+            raise
+        self._store.driver.delete(key)
+
+    def _remove(self) -> None:
+        """The ingestion is over (committed or superseded): remove everything of it."""
+        self._wait_all_quietly()
+        self._store.remove_ingestion(self._ref, self._record)
+        self._closed = True
+        self._store.release_writer(self)
+
+    def mark_aborted(self) -> None:
+        """Called by ``Store.abort`` in this process: later writes fail, close does nothing."""
+        self._aborted = True
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def lease(self) -> Lease:
+        return self._lease
+
+

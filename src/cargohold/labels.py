@@ -1,0 +1,225 @@
+"""Labels: validation, the label record, and where the record is kept on a driver.
+
+A blob's *label record* holds its labels and the times the store recorded (created, updated).
+A blob without a record has no labels and takes both times from its object's write time (blobs
+are immutable, so that is the commit time).
+
+Where the record lives depends on the driver:
+
+* **inline**: drivers whose metadata is mutable and carried by listings (Azure, GCS, memory)
+  keep the record in the blob object's metadata, as base64url JSON under one key, so ``walk``
+  is answered by list requests alone. A record too large for the metadata budget spills to a
+  sidecar object and leaves a marker in the metadata.
+* **sidecar**: other drivers (S3, the local directory) keep it in ``<blob key>.labels``, which
+  sorts right after the blob, so a listing of ``blobs/`` shows which blobs have one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from .drivers.base import Driver, MetadataWriter, ObjectInfo
+from .errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnavailableError,
+)
+
+__all__ = ["SIDECAR_SUFFIX", "LabelRecord", "LabelStore", "apply_update", "validate_labels"]
+
+MAX_LABEL_BYTES = 4096
+SIDECAR_SUFFIX = ".labels"
+_INLINE_KEY = "cholabels"
+_SPILL_KEY = "chospill"
+_UPDATE_ATTEMPTS = 8
+
+
+def validate_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
+    """Check every label (non-empty key, key + value at most 4096 UTF-8 bytes)."""
+    if labels is None:
+        return {}
+    if not isinstance(labels, Mapping):
+        raise InvalidArgumentError(f"labels must be a mapping, got {type(labels).__name__}")
+    checked: dict[str, str] = {}
+    for key, value in labels.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidArgumentError("label keys and values must be strings")
+        if not key:
+            raise InvalidArgumentError("label key must not be empty")
+        try:
+            size = len(key.encode()) + len(value.encode())
+        except UnicodeEncodeError as exc:
+            raise InvalidArgumentError(f"label {key[:80]!r} is not valid UTF-8") from exc
+        if size > MAX_LABEL_BYTES:
+            raise InvalidArgumentError(
+                f"label {key[:80]!r}: key + value is {size} bytes, the limit is {MAX_LABEL_BYTES}"
+            )
+        checked[key] = value
+    return checked
+
+
+def apply_update(
+    current: Mapping[str, str], wanted: Mapping[str, str], fieldpaths: tuple[str, ...]
+) -> dict[str, str]:
+    """The label set after ``update(info, *fieldpaths)`` (containerd's rules)."""
+    if not fieldpaths:
+        return dict(wanted)
+    result = dict(current)
+    for path in fieldpaths:
+        if not isinstance(path, str):
+            raise InvalidArgumentError("fieldpaths must be strings")
+        if path == "labels":
+            result = dict(wanted)
+        elif path.startswith("labels.") and len(path) > len("labels."):
+            key = path[len("labels.") :]
+            if key in wanted:
+                result[key] = wanted[key]
+            else:
+                result.pop(key, None)
+        else:
+            raise InvalidArgumentError(
+                f"cannot update field {path[:200]!r}: only 'labels' and 'labels.<key>' can change"
+            )
+    return validate_labels(result)
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """The labels of one blob and the times the store recorded for it."""
+
+    created: datetime
+    updated: datetime
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        body = {
+            "created": self.created.isoformat(),
+            "updated": self.updated.isoformat(),
+            "labels": self.labels,
+        }
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> LabelRecord:
+        try:
+            body = json.loads(raw)
+            return cls(
+                datetime.fromisoformat(body["created"]).astimezone(UTC),
+                datetime.fromisoformat(body["updated"]).astimezone(UTC),
+                {str(k): str(v) for k, v in body["labels"].items()},
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise FailedPreconditionError("a label record in the store is corrupt") from exc
+
+
+class LabelStore:
+    """Reads and writes label records on a driver, inline or in sidecars."""
+
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+        limits = driver.limits
+        self.inline = (
+            limits.metadata_bytes > 0
+            and limits.metadata_mutable
+            and limits.metadata_in_listing
+            and isinstance(driver, MetadataWriter)
+        )
+        self._budget = limits.metadata_bytes - 64
+
+    def wants_listing_metadata(self) -> bool:
+        return self.inline
+
+    def from_object(self, obj: ObjectInfo, has_sidecar: bool | None) -> LabelRecord | None:
+        """The record of a blob seen by head or list.
+
+        ``has_sidecar`` tells whether a listing showed a sidecar; ``None`` means unknown (head).
+        """
+        if self.inline:
+            meta = obj.metadata or {}
+            if _INLINE_KEY in meta:
+                return LabelRecord.decode(base64.urlsafe_b64decode(meta[_INLINE_KEY]))
+            if _SPILL_KEY not in meta:
+                return None
+        elif has_sidecar is False:
+            return None
+        try:
+            return LabelRecord.decode(self._driver.get(obj.key + SIDECAR_SUFFIX))
+        except NotFoundError:
+            return None
+
+    def write(self, blob: ObjectInfo, record: LabelRecord) -> None:
+        """Store ``record`` for ``blob`` (unconditionally; used right after a commit)."""
+        self._store(blob.key, record, blob.etag if self.inline else None)
+
+    def _store(self, key: str, record: LabelRecord, etag: str | None) -> None:
+        raw = record.encode()
+        if self.inline:
+            value = base64.urlsafe_b64encode(raw).decode()
+            if len(_INLINE_KEY) + len(value) <= self._budget:
+                assert isinstance(self._driver, MetadataWriter)
+                self._driver.set_metadata(key, {_INLINE_KEY: value}, if_match=etag)
+                return
+            self._driver.put(key + SIDECAR_SUFFIX, raw)
+            assert isinstance(self._driver, MetadataWriter)
+            self._driver.set_metadata(key, {_SPILL_KEY: "1"}, if_match=etag)
+            return
+        self._driver.put(key + SIDECAR_SUFFIX, raw)
+
+    def update(
+        self,
+        key: str,
+        wanted: Mapping[str, str],
+        fieldpaths: tuple[str, ...],
+        now: datetime,
+    ) -> tuple[ObjectInfo, LabelRecord]:
+        """Read-modify-write the record of blob ``key`` without losing concurrent updates."""
+        for _ in range(_UPDATE_ATTEMPTS):
+            blob = self._driver.head(key)
+            if self.inline:
+                current = self.from_object(blob, None)
+                new = self._next(blob, current, wanted, fieldpaths, now)
+                try:
+                    self._store(key, new, blob.etag)
+                except FailedPreconditionError:
+                    continue
+                return blob, new
+            sidecar_key = key + SIDECAR_SUFFIX
+            try:
+                sidecar = self._driver.head(sidecar_key)
+                current = LabelRecord.decode(self._driver.get(sidecar_key))
+                etag: str | None = sidecar.etag
+            except NotFoundError:
+                current, etag = None, None
+            new = self._next(blob, current, wanted, fieldpaths, now)
+            try:
+                if etag is None:
+                    self._driver.put(sidecar_key, new.encode(), if_none_match=True)
+                else:
+                    self._driver.put(sidecar_key, new.encode(), if_match=etag)
+            except (FailedPreconditionError, AlreadyExistsError):
+                continue
+            return blob, new
+        raise UnavailableError(f"labels of {key} kept changing under concurrent updates; retry")
+
+    @staticmethod
+    def _next(
+        blob: ObjectInfo,
+        current: LabelRecord | None,
+        wanted: Mapping[str, str],
+        fieldpaths: tuple[str, ...],
+        now: datetime,
+    ) -> LabelRecord:
+        created = current.created if current else blob.modified
+        labels = apply_update(current.labels if current else {}, wanted, fieldpaths)
+        return LabelRecord(created, max(now, created), labels)
+
+    def delete(self, blob: ObjectInfo) -> None:
+        """Remove the sidecar of a blob that is being deleted (inline records go with it)."""
+        if not self.inline or _SPILL_KEY in (blob.metadata or {}):
+            self._driver.delete(blob.key + SIDECAR_SUFFIX)

@@ -1,0 +1,175 @@
+"""Lease-based ref locks that hold across processes and machines sharing one store.
+
+A lease is a small object (``ingest/<hash(ref)>/lock``) created with a create-only write. Its
+body names the holder and when the lease expires (holder's clock + timeout). While the writer
+lives, one background thread per store renews every lease it holds with a conditional write
+(``if_match`` the etag it last wrote) every ``timeout / 3`` seconds. A writer that finds a lease
+whose expiry has passed takes it over with a conditional write against the etag it read, so of
+several would-be takers exactly one wins. Releasing deletes the object (again conditionally).
+
+A holder learns that it lost its lease (taken over after it stalled past the timeout, or removed
+by ``abort``) when a renewal's condition fails; its next ``write``/``commit`` then raises
+FailedPreconditionError. ``commit`` also renews synchronously before it publishes anything.
+Expiry compares the holder's recorded expiry with the reader's clock: hosts sharing a store
+must keep their clocks within a small fraction of the timeout (NTP does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+from dataclasses import dataclass, field
+
+from .drivers.base import Driver
+from .errors import (
+    AlreadyExistsError,
+    ContentError,
+    FailedPreconditionError,
+    NotFoundError,
+    UnavailableError,
+)
+
+__all__ = ["DEFAULT_LEASE_TIMEOUT", "Lease", "LeaseManager"]
+
+DEFAULT_LEASE_TIMEOUT = 60.0
+
+
+@dataclass
+class Lease:
+    """A lease this process holds."""
+
+    key: str
+    owner: str
+    etag: str
+    expires: float
+    lost: bool = False
+    released: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self) -> None:
+        """Raise FailedPreconditionError if the lease was lost."""
+        if self.lost:
+            raise FailedPreconditionError(
+                "this writer's ingestion was aborted or taken over by another writer"
+            )
+
+
+class LeaseManager:
+    """Acquires, renews and releases leases on one driver."""
+
+    def __init__(self, driver: Driver, timeout: float = DEFAULT_LEASE_TIMEOUT) -> None:
+        if timeout <= 0:
+            raise ValueError("lease timeout must be positive")
+        self._driver = driver
+        self.timeout = timeout
+        self._held: weakref.WeakValueDictionary[str, Lease] = weakref.WeakValueDictionary()
+        self._held_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def _body(self, owner: str) -> tuple[bytes, float]:
+        expires = time.time() + self.timeout
+        body = {
+            "owner": owner,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "expires": expires,
+            "timeout": self.timeout,
+        }
+        return json.dumps(body).encode(), expires
+
+    def acquire(self, key: str) -> Lease:
+        """Take the lease at ``key``, or raise UnavailableError while someone else holds it."""
+        owner = uuid.uuid4().hex
+        body, expires = self._body(owner)
+        try:
+            etag = self._driver.put(key, body, if_none_match=True)
+        except AlreadyExistsError:
+            etag = self._take_over(key, body)
+        lease = Lease(key, owner, etag, expires)
+        with self._held_lock:
+            self._held[owner] = lease
+            self._ensure_thread()
+        return lease
+
+    def _take_over(self, key: str, body: bytes) -> str:
+        try:
+            current = self._driver.head(key)
+            holder = json.loads(self._driver.get(key))
+            expires = float(holder["expires"])
+        except NotFoundError:
+            # Released between our create and our read: one more create-only attempt.
+            try:
+                return self._driver.put(key, body, if_none_match=True)
+            except AlreadyExistsError as exc:
+                raise UnavailableError("the ref is locked by another writer") from exc
+        except (ValueError, KeyError, TypeError):
+            expires = 0.0  # an unreadable lease counts as expired
+        if expires > time.time():
+            raise UnavailableError(
+                f"the ref is locked by another writer (held for up to "
+                f"{expires - time.time():.0f}s more unless renewed)"
+            )
+        try:
+            return self._driver.put(key, body, if_match=current.etag)
+        except (FailedPreconditionError, AlreadyExistsError) as exc:
+            raise UnavailableError("the ref was just locked by another writer") from exc
+
+    def renew(self, lease: Lease) -> None:
+        """Extend ``lease`` now; mark it lost (and raise) if it was taken or removed."""
+        with lease.lock:
+            if lease.released:
+                return
+            lease.check()
+            body, expires = self._body(lease.owner)
+            try:
+                lease.etag = self._driver.put(lease.key, body, if_match=lease.etag)
+            except (FailedPreconditionError, NotFoundError):
+                lease.lost = True
+                lease.check()
+            lease.expires = expires
+
+    def release(self, lease: Lease) -> None:
+        """Give the lease up (a lost or already released lease is left alone)."""
+        with lease.lock:
+            if lease.released:
+                return
+            lease.released = True
+            if lease.lost:
+                return
+            try:
+                self._driver.delete(lease.key, if_match=lease.etag)
+            except ContentError:
+                pass  # it expires by itself
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._renew_loop, name="cargohold-lease-renewer", daemon=True
+            )
+            self._thread.start()
+
+    def _renew_loop(self) -> None:
+        interval = self.timeout / 3
+        while not self._stopped:
+            self._wake.wait(interval)
+            if self._stopped:
+                return
+            with self._held_lock:
+                leases = [lease for lease in self._held.values() if not lease.released]
+            for lease in leases:
+                try:
+                    self.renew(lease)
+                except ContentError:
+                    continue  # lost leases are flagged; transient errors retry next round
+
+    def close(self) -> None:
+        """Stop renewing (held leases then expire by themselves)."""
+        self._stopped = True
+        self._wake.set()

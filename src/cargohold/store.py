@@ -1,0 +1,383 @@
+"""The content store: containerd's ``content.Store`` contract, written once over any driver.
+
+Layout under the store's prefix (see docs/architecture.md):
+
+* ``blobs/<alg>/<hex>``: committed blobs; the bytes under a digest key always hash to it.
+* ``blobs/<alg>/<hex>.labels``: label records, for drivers that keep them in sidecars.
+* ``ingest/<sha256(ref)>/{state,lock,data}``: ingestions (see ``ingest`` and ``locks``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from .content import ReaderAt
+from .digests import Digest, Hasher, new_hasher, parse_digest
+from .drivers.base import Driver, ObjectInfo
+from .errors import (
+    AlreadyExistsError,
+    ContentError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from .filters import Filter, info_adaptor, parse_filters, status_adaptor
+from .ingest import IngestRecord, Writer, decode_state, encode_state, utcnow
+from .labels import SIDECAR_SUFFIX, LabelRecord, LabelStore, validate_labels
+from .locks import DEFAULT_LEASE_TIMEOUT, LeaseManager
+from .types import Descriptor, Info, Status
+
+__all__ = ["MAX_REF_BYTES", "Store"]
+
+MAX_REF_BYTES = 4096
+_STATE_HEAD = 64 * 1024
+_STATE_HEADER = struct.Struct(">4sI")
+
+
+def validate_ref(ref: object) -> str:
+    """A ref is any non-empty string of at most 4096 UTF-8 bytes."""
+    if not isinstance(ref, str):
+        raise InvalidArgumentError(f"ref must be a string, got {type(ref).__name__}")
+    if not ref:
+        raise InvalidArgumentError("ref must not be empty")
+    try:
+        size = len(ref.encode())
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError("ref is not valid UTF-8") from exc
+    if size > MAX_REF_BYTES:
+        raise InvalidArgumentError(f"ref is {size} bytes long; the limit is {MAX_REF_BYTES}")
+    return ref
+
+
+def _digest_of(value: Descriptor | str) -> Digest:
+    if isinstance(value, Descriptor):
+        return parse_digest(value.digest)
+    return parse_digest(value)
+
+
+class Store:
+    """A content store on one driver; thread-safe. Open one with ``cargohold.open_store``."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        prefix: str = "",
+        *,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        part_size: int | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        limits = driver.limits
+        self.driver = driver
+        self.prefix = prefix.strip("/")
+        self._root = f"{self.prefix}/" if self.prefix else ""
+        self.lease_timeout = float(lease_timeout)
+        self.part_size = max(part_size or limits.default_part_size, limits.min_part_size)
+        if self.part_size > limits.max_part_size:
+            raise InvalidArgumentError(
+                f"part_size {self.part_size} exceeds the service's maximum {limits.max_part_size}"
+            )
+        self.concurrency = max(1, concurrency or limits.default_concurrency)
+        self.leases = LeaseManager(driver, self.lease_timeout)
+        self.labels = LabelStore(driver)
+        self.executor = ThreadPoolExecutor(
+            max_workers=max(8, self.concurrency * 4), thread_name_prefix="cargohold"
+        )
+        self.clock = time.monotonic
+        self._writers: dict[str, Writer] = {}
+        self._writers_lock = threading.Lock()
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def blob_key(self, digest: Digest) -> str:
+        return f"{self._root}blobs/{digest.algorithm}/{digest.hex}"
+
+    def _ingest_dir(self, ref: str) -> str:
+        return f"{self._root}ingest/{hashlib.sha256(ref.encode()).hexdigest()}"
+
+    def upload_key(self, ref: str, expected: str) -> str:
+        """Where an ingestion's upload session assembles its bytes."""
+        if expected:
+            return self.blob_key(parse_digest(expected))
+        return f"{self._ingest_dir(ref)}/data"
+
+    # -- Provider ------------------------------------------------------------------------
+
+    def _info(self, digest: Digest, obj: ObjectInfo, record: LabelRecord | None) -> Info:
+        if record is None:
+            return Info(str(digest), obj.size, obj.modified, obj.modified, {})
+        return Info(str(digest), obj.size, record.created, record.updated, dict(record.labels))
+
+    def _head_blob(self, digest: Digest) -> ObjectInfo:
+        try:
+            return self.driver.head(self.blob_key(digest))
+        except NotFoundError as exc:
+            raise NotFoundError(f"content {digest} not found") from exc
+
+    def info(self, digest: str) -> Info:
+        """The blob's size, times and labels."""
+        parsed = parse_digest(digest)
+        obj = self._head_blob(parsed)
+        return self._info(parsed, obj, self.labels.from_object(obj, None))
+
+    def reader_at(self, desc: Descriptor | str) -> ReaderAt:
+        """A random-access reader of a committed blob."""
+        digest = _digest_of(desc)
+        obj = self._head_blob(digest)
+        return ReaderAt(self.driver, obj.key, obj.size, self.executor, self.part_size)
+
+    def blob_exists(self, key: str) -> bool:
+        try:
+            self.driver.head(key)
+        except NotFoundError:
+            return False
+        return True
+
+    # -- Manager -------------------------------------------------------------------------
+
+    def update(self, info: Info, *fieldpaths: str) -> Info:
+        """Replace labels (no fieldpaths or ``labels``) or set/delete ``labels.<key>``."""
+        if not isinstance(info, Info):
+            raise InvalidArgumentError(f"update needs an Info, got {type(info).__name__}")
+        parsed = parse_digest(info.digest)
+        wanted = validate_labels(info.labels)
+        for path in fieldpaths:
+            if not isinstance(path, str) or not (
+                path == "labels" or (path.startswith("labels.") and len(path) > 7)
+            ):
+                raise InvalidArgumentError(
+                    f"cannot update field {path!r}: only 'labels' and 'labels.<key>' can change"
+                )
+        try:
+            obj, record = self.labels.update(
+                self.blob_key(parsed), wanted, tuple(fieldpaths), utcnow()
+            )
+        except NotFoundError as exc:
+            raise NotFoundError(f"content {parsed} not found") from exc
+        return self._info(parsed, obj, record)
+
+    def walk(self, *filters: str) -> Iterator[Info]:
+        """Every committed blob that matches any of ``filters`` (containerd's filter syntax)."""
+        matcher = parse_filters(*filters)
+        return self._walk(matcher)
+
+    def _walk(self, matcher: Filter) -> Iterator[Info]:
+        base = f"{self._root}blobs/"
+        listing = self.driver.list(base, metadata=self.labels.wants_listing_metadata())
+        pending: tuple[Digest, ObjectInfo] | None = None
+        for obj in listing:
+            name = obj.key[len(base) :]
+            if name.endswith(SIDECAR_SUFFIX):
+                blob_name = name[: -len(SIDECAR_SUFFIX)]
+                if pending is not None and f"{pending[0].algorithm}/{pending[0].hex}" == blob_name:
+                    info = self._info(pending[0], pending[1], self.labels.from_object(pending[1], True))
+                    pending = None
+                    if matcher.match(info_adaptor(info)):
+                        yield info
+                continue
+            if pending is not None:
+                info = self._info(pending[0], pending[1], self.labels.from_object(pending[1], False))
+                pending = None
+                if matcher.match(info_adaptor(info)):
+                    yield info
+            try:
+                digest = parse_digest(name.replace("/", ":", 1))
+            except InvalidArgumentError:
+                continue  # not a blob of ours
+            pending = (digest, obj)
+        if pending is not None:
+            info = self._info(pending[0], pending[1], self.labels.from_object(pending[1], False))
+            if matcher.match(info_adaptor(info)):
+                yield info
+
+    def delete(self, digest: str) -> None:
+        """Remove a blob and its labels."""
+        obj = self._head_blob(parse_digest(digest))
+        self.labels.delete(obj)
+        self.driver.delete(obj.key)
+
+    # -- Ingester ------------------------------------------------------------------------
+
+    def writer(self, ref: str, desc: Descriptor | None = None) -> Writer:
+        """Open (or resume) the ingestion ``ref``; UnavailableError while another writer has it."""
+        validate_ref(ref)
+        if desc is None:
+            desc = Descriptor()
+        if not isinstance(desc, Descriptor):
+            raise InvalidArgumentError(f"desc must be a Descriptor, got {type(desc).__name__}")
+        if not isinstance(desc.size, int) or desc.size < 0:
+            raise InvalidArgumentError(f"descriptor size must be a non-negative int: {desc.size!r}")
+        expected = str(parse_digest(desc.digest)) if desc.digest else ""
+        if expected and self.blob_exists(self.blob_key(parse_digest(expected))):
+            raise AlreadyExistsError(f"content {expected} already exists")
+        lease = self.leases.acquire(f"{self._ingest_dir(ref)}/lock")
+        try:
+            record, tail, hasher = self._open_ingestion(ref, desc.size, expected)
+        except BaseException:
+            self.leases.release(lease)
+            raise
+        writer = Writer(self, ref, lease, record, tail, hasher)
+        with self._writers_lock:
+            self._writers[ref] = writer
+        return writer
+
+    def _open_ingestion(
+        self, ref: str, total: int, expected: str
+    ) -> tuple[IngestRecord, bytes, Hasher]:
+        loaded = self.load_state(ref, with_tail=True)
+        if loaded is not None:
+            record, tail = loaded
+            same = (not total or total == record.total) and (
+                not expected or expected == record.expected
+            )
+            resumed = self._resume(record) if same else None
+            if resumed is not None:
+                return record, tail, resumed
+            self.drop_session(record)
+        now = utcnow().isoformat()
+        record = IngestRecord(
+            ref=ref,
+            total=total,
+            expected=expected,
+            started_at=now,
+            updated_at=now,
+            algorithm=parse_digest(expected).algorithm if expected else "sha256",
+            part_size=self.part_size,
+        )
+        hasher = new_hasher(record.algorithm)
+        self.save_state(ref, record, b"")
+        return record, b"", hasher
+
+    def _resume(self, record: IngestRecord) -> Hasher | None:
+        """The hasher to continue ``record`` with, or None if it cannot be trusted."""
+        if record.hash_state is None:
+            return None
+        try:
+            hasher = new_hasher(record.algorithm, bytes.fromhex(record.hash_state))
+        except (ValueError, ContentError):
+            return None
+        if record.upload_id is None or record.staged:
+            return hasher
+        assert record.upload_key is not None
+        try:
+            held = {p.number: p for p in self.driver.list_parts(record.upload_key, record.upload_id)}
+        except NotFoundError:
+            return None
+        for number, _size, etag in record.parts:
+            part = held.get(int(number))
+            if part is None or part.etag != etag:
+                return None
+        return hasher
+
+    # -- ingestion bookkeeping (used by Writer) ------------------------------------------
+
+    def save_state(self, ref: str, record: IngestRecord, tail: bytes) -> None:
+        self.driver.put(f"{self._ingest_dir(ref)}/state", encode_state(record, tail))
+
+    def load_state(self, ref: str, *, with_tail: bool) -> tuple[IngestRecord, bytes] | None:
+        return self._load_state_key(f"{self._ingest_dir(ref)}/state", with_tail=with_tail)
+
+    def _load_state_key(self, key: str, *, with_tail: bool) -> tuple[IngestRecord, bytes] | None:
+        """Read a state object; without the tail, a ranged read of its head usually suffices."""
+        try:
+            if with_tail:
+                return decode_state(self.driver.get(key))
+            raw = self.driver.get_range(key, 0, _STATE_HEAD)
+            if not _holds_record(raw):
+                raw = self.driver.get(key)
+        except NotFoundError:
+            return None
+        return decode_state(raw)[0], b""
+
+    def drop_session(self, record: IngestRecord) -> None:
+        """Abort an ingestion's upload session and staged data, if any."""
+        if record.upload_id and record.upload_key:
+            self.driver.abort_upload(record.upload_key, record.upload_id)
+        if record.upload_key and record.staged:
+            self.driver.delete(record.upload_key)
+
+    def remove_ingestion(self, ref: str, record: IngestRecord) -> None:
+        self.drop_session(record)
+        self.driver.delete(f"{self._ingest_dir(ref)}/state")
+
+    def release_writer(self, writer: Writer) -> None:
+        self.leases.release(writer.lease)
+        with self._writers_lock:
+            if self._writers.get(writer.ref) is writer:
+                del self._writers[writer.ref]
+
+    # -- IngestManager -------------------------------------------------------------------
+
+    def status(self, ref: str) -> Status:
+        """The status of ingestion ``ref``."""
+        validate_ref(ref)
+        with self._writers_lock:
+            live = self._writers.get(ref)
+        if live is not None:
+            return live.status()
+        loaded = self.load_state(ref, with_tail=False)
+        if loaded is None:
+            raise NotFoundError(f"no ingestion for ref {ref!r}")
+        return loaded[0].status()
+
+    def list_statuses(self, *filters: str) -> list[Status]:
+        """Statuses of every ingestion matching any of ``filters``."""
+        matcher = parse_filters(*filters)
+        with self._writers_lock:
+            live = {ref: w.status() for ref, w in self._writers.items()}
+        found: list[Status] = []
+        for obj in self.driver.list(f"{self._root}ingest/"):
+            if not obj.key.endswith("/state"):
+                continue
+            loaded = self._load_state_key(obj.key, with_tail=False)
+            if loaded is None:
+                continue
+            status = live.get(loaded[0].ref, loaded[0].status())
+            if matcher.match(status_adaptor(status)):
+                found.append(status)
+        return found
+
+    def abort(self, ref: str) -> None:
+        """Remove the ingestion and everything uploaded for it."""
+        validate_ref(ref)
+        base = self._ingest_dir(ref)
+        loaded = self.load_state(ref, with_tail=False)
+        with self._writers_lock:
+            live = self._writers.pop(ref, None)
+        if live is not None:
+            live.mark_aborted()
+        if loaded is None:
+            if not self.blob_exists(f"{base}/lock"):
+                raise NotFoundError(f"no ingestion for ref {ref!r}")
+        else:
+            self.drop_session(loaded[0])
+            self.driver.delete(f"{base}/state")
+        self.driver.delete(f"{base}/data")
+        self.driver.delete(f"{base}/lock")
+        if live is not None:
+            self.leases.release(live.lease)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop background threads and release the driver (open writers are not closed)."""
+        self.leases.close()
+        self.executor.shutdown(wait=True)
+        self.driver.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _holds_record(raw: bytes) -> bool:
+    """Whether the first bytes of a state object hold its whole JSON record."""
+    if len(raw) < _STATE_HEADER.size:
+        return True  # too short to be valid: let decode_state report it
+    _, length = _STATE_HEADER.unpack_from(raw)
+    return _STATE_HEADER.size + int(length) <= len(raw)

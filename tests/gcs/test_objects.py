@@ -1,0 +1,130 @@
+"""Driver-level tests of object calls against fake-gcs-server."""
+
+from __future__ import annotations
+
+import pytest
+
+from cargohold.drivers.gcs import GCSDriver
+from cargohold.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+
+
+def test_put_get_head_round_trip_metadata(gcs_driver: GCSDriver) -> None:
+    meta = {"l_0": "a%2Fb", "created": "2024-01-01T00:00:00Z"}
+    etag = gcs_driver.put("s/blobs/sha256/aa", b"hello", if_none_match=True, metadata=meta)
+    info = gcs_driver.head("s/blobs/sha256/aa")
+    assert (info.size, info.etag, info.metadata) == (5, etag, meta)
+    assert info.modified.tzinfo is not None
+    assert gcs_driver.get("s/blobs/sha256/aa") == b"hello"
+
+
+def test_create_only_put_is_enforced(gcs_driver: GCSDriver) -> None:
+    gcs_driver.put("k", b"one", if_none_match=True)
+    with pytest.raises(AlreadyExistsError):
+        gcs_driver.put("k", b"two", if_none_match=True)
+    assert gcs_driver.get("k") == b"one"
+
+
+def test_put_if_match(gcs_driver: GCSDriver) -> None:
+    first = gcs_driver.put("k", b"one")
+    second = gcs_driver.put("k", b"two", if_match=first)
+    assert second != first
+    with pytest.raises(FailedPreconditionError):
+        gcs_driver.put("k", b"three", if_match=first)
+    with pytest.raises(FailedPreconditionError):
+        gcs_driver.put("k", b"three", if_match="not-an-etag")
+    with pytest.raises(FailedPreconditionError):
+        gcs_driver.put("missing", b"x", if_match=second)
+    assert gcs_driver.get("k") == b"two"
+
+
+def test_missing_objects(gcs_driver: GCSDriver) -> None:
+    with pytest.raises(NotFoundError):
+        gcs_driver.get("nope")
+    with pytest.raises(NotFoundError):
+        gcs_driver.head("nope")
+    with pytest.raises(NotFoundError):
+        gcs_driver.get_range("nope", 0, 10)
+    with pytest.raises(NotFoundError):
+        gcs_driver.get_range("nope", 0, 0)
+    gcs_driver.delete("nope")  # not an error
+
+
+def test_get_range(gcs_driver: GCSDriver) -> None:
+    gcs_driver.put("k", b"0123456789")
+    gcs_driver.put("empty", b"")
+    assert gcs_driver.get_range("k", 2, 3) == b"234"
+    assert gcs_driver.get_range("k", 8, 100) == b"89"
+    assert gcs_driver.get_range("k", 10, 5) == b""
+    assert gcs_driver.get_range("k", 50, 5) == b""
+    assert gcs_driver.get_range("k", 3, 0) == b""
+    assert gcs_driver.get_range("empty", 0, 10) == b""
+    assert gcs_driver.get("empty") == b""
+    with pytest.raises(InvalidArgumentError):
+        gcs_driver.get_range("k", -1, 2)
+
+
+def test_list_pages_and_carries_metadata(gcs_driver: GCSDriver) -> None:
+    for i in range(5):
+        gcs_driver.put(f"p/{i:04d}", b"x" * i, metadata={"n": str(i)})
+    gcs_driver.put("q/other", b"")
+    found = list(gcs_driver.list("p/", metadata=True))
+    assert [o.key for o in found] == [f"p/{i:04d}" for i in range(5)]
+    assert [o.size for o in found] == list(range(5))
+    assert [o.metadata for o in found] == [{"n": str(i)} for i in range(5)]
+    assert all(o.metadata is None for o in gcs_driver.list("p/"))
+    assert [o.etag for o in found] == [gcs_driver.head(o.key).etag for o in found]
+
+
+def test_list_hides_upload_sessions(gcs_driver: GCSDriver) -> None:
+    gcs_driver.put("b/blob", b"x")
+    upload_id = gcs_driver.start_upload("b/other")
+    gcs_driver.upload_part("b/other", upload_id, 1, b"part")
+    assert [o.key for o in gcs_driver.list("b/")] == ["b/blob"]
+
+
+def test_delete_if_match(gcs_driver: GCSDriver) -> None:
+    etag = gcs_driver.put("k", b"x")
+    gcs_driver.delete("k", if_match=etag)
+    with pytest.raises(NotFoundError):
+        gcs_driver.head("k")
+
+
+def test_copy(gcs_driver: GCSDriver) -> None:
+    gcs_driver.put("src", b"payload")
+    etag = gcs_driver.copy("src", "dst", if_none_match=True)
+    assert gcs_driver.get("dst") == b"payload"
+    assert gcs_driver.head("dst").etag == etag
+    with pytest.raises(AlreadyExistsError):
+        gcs_driver.copy("src", "dst", if_none_match=True)
+    gcs_driver.put("src", b"new")
+    gcs_driver.copy("src", "dst")
+    assert gcs_driver.get("dst") == b"new"
+    with pytest.raises(NotFoundError):
+        gcs_driver.copy("missing", "dst2")
+    assert [o.key for o in gcs_driver.list("")] == ["dst", "src"]
+
+
+def test_set_metadata_replaces(gcs_driver: GCSDriver) -> None:
+    etag = gcs_driver.put("k", b"bytes", metadata={"a": "1", "b": "2"})
+    new = gcs_driver.set_metadata("k", {"c": "3"}, if_match=etag)
+    info = gcs_driver.head("k")
+    assert info.metadata == {"c": "3"}
+    assert info.etag == new
+    assert gcs_driver.get("k") == b"bytes"
+    gcs_driver.set_metadata("k", {})
+    assert gcs_driver.head("k").metadata == {}
+    with pytest.raises(NotFoundError):
+        gcs_driver.set_metadata("missing", {"a": "b"})
+
+
+def test_limits(gcs_driver: GCSDriver) -> None:
+    limits = gcs_driver.limits
+    assert limits.metadata_bytes == 8192
+    assert limits.metadata_mutable and limits.metadata_in_listing
+    assert limits.default_part_size == 8 * 1024 * 1024
+    assert limits.min_part_size == 1

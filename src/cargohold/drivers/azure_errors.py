@@ -1,0 +1,110 @@
+"""The one table from azure-core / azure-storage-blob exceptions to cargohold errors.
+
+Azure answers with an HTTP status and an ``x-ms-error-code``; the code is the more precise of
+the two, so it is looked up first and the status is the fallback. Two answers depend on what the
+request asked for, and the caller says so:
+
+* a create-only write (``If-None-Match: *``) that finds the key taken: Azurite and Azure answer
+  409 ``BlobAlreadyExists``, Azure may also answer 412 ``ConditionNotMet``; both are
+  ``AlreadyExistsError``. Without ``create_only`` a 412 is an ``if_match`` miss.
+* 400 ``InvalidBlockList``: a block named in a commit is not staged (another writer's commit
+  discarded it, or its id is stale): ``FailedPreconditionError``.
+"""
+
+from __future__ import annotations
+
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from ..errors import (
+    AlreadyExistsError,
+    ContentError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    ServiceError,
+    UnavailableError,
+)
+
+__all__ = ["translate"]
+
+_BY_CODE: dict[str, type[ContentError]] = {
+    "BlobNotFound": NotFoundError,
+    "ResourceNotFound": NotFoundError,
+    # A missing container is a configuration mistake, not a missing blob: say so loudly.
+    "ContainerNotFound": ServiceError,
+    "ContainerBeingDeleted": ServiceError,
+    "BlobAlreadyExists": AlreadyExistsError,
+    "ConditionNotMet": FailedPreconditionError,
+    "TargetConditionNotMet": FailedPreconditionError,
+    "InvalidBlockList": FailedPreconditionError,
+    "PendingCopyOperation": FailedPreconditionError,
+    "LeaseIdMissing": FailedPreconditionError,
+    "LeaseIdMismatchWithBlobOperation": FailedPreconditionError,
+    "BlobArchived": FailedPreconditionError,
+    "BlobBeingRehydrated": FailedPreconditionError,
+    "InvalidRange": InvalidArgumentError,
+    "InvalidMetadata": InvalidArgumentError,
+    "MetadataTooLarge": InvalidArgumentError,
+    "InvalidBlobOrBlock": InvalidArgumentError,
+    "InvalidBlockId": InvalidArgumentError,
+    "RequestBodyTooLarge": InvalidArgumentError,
+    "InvalidHeaderValue": InvalidArgumentError,
+    "OutOfRangeInput": InvalidArgumentError,
+    "ServerBusy": UnavailableError,
+    "OperationTimedOut": UnavailableError,
+    "InternalError": UnavailableError,
+    "AuthenticationFailed": ServiceError,
+    "AuthorizationFailure": ServiceError,
+    "AuthorizationPermissionMismatch": ServiceError,
+    "InsufficientAccountPermissions": ServiceError,
+}
+
+_BY_STATUS: dict[int, type[ContentError]] = {
+    400: InvalidArgumentError,
+    401: ServiceError,
+    403: ServiceError,
+    404: NotFoundError,
+    408: UnavailableError,
+    409: FailedPreconditionError,
+    412: FailedPreconditionError,
+    413: InvalidArgumentError,
+    416: InvalidArgumentError,
+    429: UnavailableError,
+    500: UnavailableError,
+    502: UnavailableError,
+    503: UnavailableError,
+    504: UnavailableError,
+}
+
+
+def error_code(exc: HttpResponseError) -> str:
+    """The service's ``x-ms-error-code`` as a plain string ("" when absent)."""
+    code = getattr(exc, "error_code", None)  # set by azure-storage's error handling
+    return str(getattr(code, "value", code) or "")
+
+
+def translate(exc: AzureError, what: str, *, create_only: bool = False) -> ContentError:
+    """The cargohold error for an SDK exception raised while doing ``what`` (key or action).
+
+    Callers ``raise translate(exc, key) from exc`` so the SDK's exception stays attached.
+    """
+    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+        code = error_code(exc)
+        status = exc.status_code
+        kind = _BY_CODE.get(code) or _BY_STATUS.get(status)
+        if create_only and status == 412:
+            kind = AlreadyExistsError
+        if kind is None:
+            kind = UnavailableError if status >= 500 else ServiceError
+        return kind(f"{what}: Azure answered {status} {code or exc.reason or ''}".rstrip())
+    if isinstance(exc, ClientAuthenticationError):
+        return ServiceError(f"{what}: Azure authentication failed ({type(exc).__name__})")
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return UnavailableError(f"{what}: Azure could not be reached ({exc.message})")
+    return ServiceError(f"{what}: {type(exc).__name__}: {exc.message}")

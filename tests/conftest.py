@@ -20,6 +20,7 @@ _EMULATOR_MODULES = sorted(
     f"tests.emulators.{p.stem}" for p in _EMULATOR_DIR.glob("*.py") if not p.stem.startswith("_")
 )
 pytest_plugins = _EMULATOR_MODULES
+pytest.register_assert_rewrite(*_EMULATOR_MODULES)
 
 
 def _store_kinds() -> dict[str, str]:

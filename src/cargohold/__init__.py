@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .content import IngestManager, Ingester, Manager, Provider, ReaderAt
+from .content import Ingester, IngestManager, Manager, Provider, ReaderAt
 from .errors import (
     AlreadyExistsError,
     ContentError,

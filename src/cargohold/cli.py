@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,7 +230,7 @@ def _print_info(obj: _Ctx, infos: list[Info]) -> None:
     _table(rows)
 
 
-def _table(rows: list[tuple[str, ...]]) -> None:
+def _table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for row in rows:
         click.echo("\t".join(cell.ljust(widths[c]) for c, cell in enumerate(row)).rstrip())
@@ -273,8 +273,9 @@ def label(obj: _Ctx, digest: str, labels: tuple[str, ...]) -> None:
         paths = [f"labels.{k}" for k in parsed]
         store = obj.store
         current = store.info(digest)
-        updated = store.update(Info(digest, current.size, current.created_at,
-                                    current.updated_at, wanted), *paths)
+        updated = store.update(
+            Info(digest, current.size, current.created_at, current.updated_at, wanted), *paths
+        )
         if obj.as_json:
             click.echo(json.dumps(_info_json(updated), indent=2))
         else:

@@ -19,10 +19,11 @@ key.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -254,10 +255,8 @@ class Writer:
 
     def _wait_all_quietly(self) -> None:
         for pending in self._pending:
-            try:
+            with contextlib.suppress(BaseException):
                 pending.future.result()
-            except BaseException:  # noqa: S110 - the first error is the one reported
-                pass
         self._pending.clear()
 
     def _save_checkpoint(self) -> None:
@@ -349,10 +348,9 @@ class Writer:
                 self._commit(size, expected, labels)
             finally:
                 if not self._closed:
-                    try:
+                    # The commit's own error (if any) is the one to report.
+                    with contextlib.suppress(ContentError):
                         self.close()
-                    except ContentError:
-                        pass  # the commit's own error (if any) is the one to report
 
     def _commit(self, size: int, expected: str, labels: dict[str, str] | None) -> None:
         checked_labels = validate_labels(labels)
@@ -449,5 +447,3 @@ class Writer:
     @property
     def lease(self) -> Lease:
         return self._lease
-
-

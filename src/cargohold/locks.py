@@ -16,6 +16,7 @@ must keep their clocks within a small fraction of the timeout (NTP does).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -143,10 +144,8 @@ class LeaseManager:
             lease.released = True
             if lease.lost:
                 return
-            try:
+            with contextlib.suppress(ContentError):  # else it expires by itself
                 self._driver.delete(lease.key, if_match=lease.etag)
-            except ContentError:
-                pass  # it expires by itself
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

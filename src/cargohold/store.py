@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+
 from .content import ReaderAt
 from .digests import Digest, Hasher, new_hasher, parse_digest
 from .drivers.base import Driver, ObjectInfo
@@ -173,13 +174,17 @@ class Store:
             if name.endswith(SIDECAR_SUFFIX):
                 blob_name = name[: -len(SIDECAR_SUFFIX)]
                 if pending is not None and f"{pending[0].algorithm}/{pending[0].hex}" == blob_name:
-                    info = self._info(pending[0], pending[1], self.labels.from_object(pending[1], True))
+                    info = self._info(
+                        pending[0], pending[1], self.labels.from_object(pending[1], True)
+                    )
                     pending = None
                     if matcher.match(info_adaptor(info)):
                         yield info
                 continue
             if pending is not None:
-                info = self._info(pending[0], pending[1], self.labels.from_object(pending[1], False))
+                info = self._info(
+                    pending[0], pending[1], self.labels.from_object(pending[1], False)
+                )
                 pending = None
                 if matcher.match(info_adaptor(info)):
                     yield info
@@ -263,7 +268,9 @@ class Store:
             return hasher
         assert record.upload_key is not None
         try:
-            held = {p.number: p for p in self.driver.list_parts(record.upload_key, record.upload_id)}
+            held = {
+                p.number: p for p in self.driver.list_parts(record.upload_key, record.upload_id)
+            }
         except NotFoundError:
             return None
         for number, _size, etag in record.parts:

@@ -45,8 +45,13 @@ def main() -> None:
             elif op == "status":
                 assert writer is not None
                 status = writer.status()
-                result = [status.offset, status.total, status.expected, status.started_at.isoformat(),
-                          status.updated_at.isoformat()]
+                result = [
+                    status.offset,
+                    status.total,
+                    status.expected,
+                    status.started_at.isoformat(),
+                    status.updated_at.isoformat(),
+                ]
             elif op == "digest":
                 assert writer is not None
                 result = writer.digest()

@@ -122,9 +122,10 @@ def test_read_at_semantics(cstore: Store, ingest: Callable[..., str]) -> None:
         assert reader.read_at(5, 0) == b""
         assert reader.read_at(7, len(data)) == data[7:]
         middle = cstore.part_size - 3
-        assert reader.read_at(middle, 2 * cstore.part_size + 1) == data[
-            middle : middle + 2 * cstore.part_size + 1
-        ]
+        assert (
+            reader.read_at(middle, 2 * cstore.part_size + 1)
+            == data[middle : middle + 2 * cstore.part_size + 1]
+        )
         with pytest.raises(InvalidArgumentError):
             reader.read_at(-1, 5)
         with pytest.raises(InvalidArgumentError):

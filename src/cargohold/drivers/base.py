@@ -27,6 +27,7 @@ blocks and GCS composed objects map onto the same calls (see docs/architecture.m
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -159,7 +160,7 @@ class Driver(Protocol):
         """Upload (or replace) part ``number`` (1-based) of a session."""
         ...
 
-    def list_parts(self, key: str, upload_id: str) -> list[Part]:
+    def list_parts(self, key: str, upload_id: str) -> builtins.list[Part]:
         """The parts a session holds, by number; ``NotFoundError`` if the session is gone."""
         ...
 

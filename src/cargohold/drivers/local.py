@@ -13,6 +13,7 @@ Etags are ``<inode>-<mtime_ns>-<size>``: a rewritten file always gets a new inod
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import fcntl
@@ -123,7 +124,9 @@ class LocalDriver:
                 try:
                     os.link(tmp, path)
                 except FileExistsError as exc:
-                    raise AlreadyExistsError(f"{path.relative_to(self.root)} already exists") from exc
+                    raise AlreadyExistsError(
+                        f"{path.relative_to(self.root)} already exists"
+                    ) from exc
                 os.unlink(tmp)
             else:
                 os.replace(tmp, path)
@@ -261,7 +264,7 @@ class LocalDriver:
             raise NotFoundError(f"upload {upload_id} was aborted") from exc
         return Part(number, len(data), _etag(path.stat()))
 
-    def list_parts(self, key: str, upload_id: str) -> list[Part]:
+    def list_parts(self, key: str, upload_id: str) -> builtins.list[Part]:
         folder = self._session(key, upload_id)
         parts = []
         for entry in sorted(folder.iterdir()):

@@ -7,6 +7,7 @@ part size), so the conformance suite exercises the store's multipart paths cheap
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import threading
 import uuid
@@ -125,7 +126,9 @@ class MemoryDriver:
     def list(self, prefix: str, *, metadata: bool = False) -> Iterator[ObjectInfo]:
         with self._space.lock:
             found = [
-                ObjectInfo(k, len(o.data), o.modified, o.etag, dict(o.metadata) if metadata else None)
+                ObjectInfo(
+                    k, len(o.data), o.modified, o.etag, dict(o.metadata) if metadata else None
+                )
                 for k, o in self._space.objects.items()
                 if k.startswith(prefix)
             ]
@@ -177,7 +180,7 @@ class MemoryDriver:
             self._upload(key, upload_id).parts[number] = (bytes(data), etag)
         return Part(number, len(data), etag)
 
-    def list_parts(self, key: str, upload_id: str) -> list[Part]:
+    def list_parts(self, key: str, upload_id: str) -> builtins.list[Part]:
         with self._space.lock:
             upload = self._upload(key, upload_id)
             return [Part(n, len(d), e) for n, (d, e) in sorted(upload.parts.items())]

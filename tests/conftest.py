@@ -2,7 +2,9 @@
 
 The conformance suite runs once per store kind. ``memory`` and ``file`` are built in; each
 module under ``tests/emulators/`` adds the kinds it declares in ``STORE_KINDS``. Set
-``CARGOHOLD_TEST_STORES=s3,file`` to run a subset.
+``CARGOHOLD_TEST_STORES=s3,file`` to run a subset. Kinds a module declares in
+``OPT_IN_STORE_KINDS`` (slow servers with a tox environment of their own, like LocalStack) run
+only when named there.
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ pytest.register_assert_rewrite(*_EMULATOR_MODULES)
 
 def _store_kinds() -> dict[str, str]:
     kinds = {"memory": "memory_store_url", "file": "file_store_url"}
+    opt_in: dict[str, str] = {}
     for name in _EMULATOR_MODULES:
-        kinds.update(getattr(importlib.import_module(name), "STORE_KINDS", {}))
+        module = importlib.import_module(name)
+        kinds.update(getattr(module, "STORE_KINDS", {}))
+        opt_in.update(getattr(module, "OPT_IN_STORE_KINDS", {}))
     wanted = os.environ.get("CARGOHOLD_TEST_STORES")
     if wanted:
+        kinds.update(opt_in)
         names = [w.strip() for w in wanted.split(",") if w.strip()]
         unknown = set(names) - set(kinds)
         if unknown:

@@ -104,14 +104,20 @@ class Host:
     address: Path
     content_socket: Path | None
     ctr_bin: str
+    serve_log: Path | None = None
     namespace: str = "cargohold-test"
 
     def ctr(
-        self, *args: str, timeout: float = 120, check: bool = True, input: bytes | None = None
+        self,
+        *args: str,
+        timeout: float = 120,
+        check: bool = True,
+        input: bytes | None = None,
+        namespace: str | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         """Run ``ctr -a SOCK -n NS args...`` under a timeout."""
         argv = ["timeout", "-k", "5", str(int(timeout)), self.ctr_bin]
-        argv += ["-a", str(self.address), "-n", self.namespace, *args]
+        argv += ["-a", str(self.address), "-n", namespace or self.namespace, *args]
         proc = subprocess.run(argv, capture_output=True, input=input, timeout=timeout + 10)
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -178,7 +184,10 @@ def containerd_host(request: pytest.FixtureRequest) -> Iterator[Callable[..., Ho
             stack.enter_context(
                 serve_process(store_url, socket_path, node_id, name=f"{name}-serve")
             )
-        return stack.enter_context(containerd_process(host_dir, socket_path, name=name))
+        host = stack.enter_context(containerd_process(host_dir, socket_path, name=name))
+        if store_url is not None:
+            host.serve_log = LOG_DIR / f"{name}-serve.log"
+        return host
 
     with stack:
         yield start

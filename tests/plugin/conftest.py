@@ -50,6 +50,13 @@ def plugin_store_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
+@pytest.fixture(params=["file", "s3"])
+def shared_plugin_store_url(request: pytest.FixtureRequest) -> str:
+    """A fresh store URL that several processes can open: file:// and S3 (moto)."""
+    url: str = request.getfixturevalue(f"{request.param}_store_url")
+    return url
+
+
 @pytest.fixture
 def served(plugin_store_url: str) -> Iterator[Served]:
     s = start_served(plugin_store_url)

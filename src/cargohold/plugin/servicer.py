@@ -186,12 +186,12 @@ class ContentServicer(pb_grpc.ContentServicer):
         if not first.ref:
             raise InvalidArgumentError("first message must have a reference")
         writer = self._open_writer(first)
+        _log.info("ingestion opened", extra={"ref": first.ref, "total": first.total})
         with self._writers_lock:
             self._writers.add(writer)
         try:
-            yield from _WriteSession(writer, first.total, first.expected, self._holdings).run(
-                first, requests
-            )
+            session = _WriteSession(self._store, writer, first, self._holdings)
+            yield from session.run(first, requests)
         finally:
             with self._writers_lock:
                 self._writers.discard(writer)
@@ -224,11 +224,17 @@ class _WriteSession:
     """One Write stream: STAT / WRITE / COMMIT requests, one response each."""
 
     def __init__(
-        self, writer: ContentWriter, total: int, expected: str, holdings: Holdings
+        self,
+        store: ContentStore,
+        writer: ContentWriter,
+        first: pb.WriteContentRequest,
+        holdings: Holdings,
     ) -> None:
+        self._store = store
         self._writer = writer
-        self._total = max(total, 0)
-        self._expected = expected
+        self._ref = holdings.scope_ref(first.ref)
+        self._total = max(first.total, 0)
+        self._expected = first.expected
         self._holdings = holdings
 
     def run(
@@ -279,12 +285,29 @@ class _WriteSession:
     def _commit(self, req: pb.WriteContentRequest) -> None:
         digest = self._writer.digest()
         fresh = self._holdings.claim(digest)
+        if self._already_stored(digest):
+            # Another node (or an earlier import) stored these bytes: skip the final upload.
+            self._store.abort(self._ref)
+            raise AlreadyExistsError(f"content {digest} already exists")
         labels = dict(req.labels) if req.labels else None
         try:
             self._writer.commit(self._total, self._expected, labels)
+            _log.info("blob committed", extra={"digest": digest})
         except AlreadyExistsError:
             raise  # the blob is there and this node now holds it
         except Exception:
             if fresh:
                 self._holdings.forget(digest)
             raise
+
+    def _already_stored(self, digest: str) -> bool:
+        """True if the blob exists and this commit would succeed but for that."""
+        if self._expected and self._expected != digest:
+            return False  # let commit report the mismatch
+        if self._total and self._total != self._writer.status().offset:
+            return False
+        try:
+            self._store.info(digest)
+        except NotFoundError:
+            return False
+        return True

@@ -20,6 +20,7 @@ import platformdirs
 from tqdm import tqdm
 
 from . import (
+    AlreadyExistsError,
     ContentError,
     Descriptor,
     Info,
@@ -146,47 +147,69 @@ def _parse_labels(pairs: tuple[str, ...], *, allow_delete: bool) -> dict[str, st
 def ingest(
     obj: _Ctx, ref: str, source: str, expected: str, size: int, labels: tuple[str, ...]
 ) -> None:
-    """Ingest SOURCE (a file, or - for stdin) under REF and commit it."""
+    """Ingest SOURCE (a file, or - for stdin) under REF and commit it.
+
+    Like containerd's content.WriteBlob, content that is already stored counts as success.
+    """
     with _errors():
         parsed = {k: v or "" for k, v in _parse_labels(labels, allow_delete=False).items()}
-        store = obj.store
-        with store.writer(ref, Descriptor(digest=expected, size=size)) as writer:
-            resumed = writer.status().offset
-            handle: BinaryIO
-            if source == "-":
-                handle = sys.stdin.buffer
-                if resumed:
-                    raise InvalidArgumentError(
-                        f"ingestion {ref!r} has {resumed} bytes already; stdin cannot be "
-                        "resumed (abort it, or give a file)"
-                    )
-            else:
-                handle = open(source, "rb")  # noqa: SIM115 - closed below
-                handle.seek(resumed)
-            total = size or (Path(source).stat().st_size if source != "-" else 0)
-            show = total >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
-            try:
-                with tqdm(
-                    total=total or None,
-                    initial=resumed,
-                    unit="B",
-                    unit_scale=True,
-                    disable=not show,
-                    file=sys.stderr,
-                    desc=ref[:40],
-                ) as bar:
-                    while chunk := handle.read(CHUNK):
-                        writer.write(chunk)
-                        bar.update(len(chunk))
-            finally:
-                if handle is not sys.stdin.buffer:
-                    handle.close()
-            digest = writer.digest()
-            writer.commit(size, expected, parsed)
+        try:
+            digest = _ingest(obj.store, ref, source, expected, size, parsed)
+            note = ""
+        except AlreadyExistsError:
+            if not expected:
+                raise
+            digest, note = expected, "already exists"
         if obj.as_json:
-            click.echo(json.dumps({"digest": digest, "ref": ref}))
+            click.echo(json.dumps({"digest": digest, "ref": ref, "existed": bool(note)}))
         else:
             click.echo(digest)
+            if note:
+                click.echo(f"cargohold: {digest} {note}", err=True)
+
+
+def _ingest(
+    store: Store, ref: str, source: str, expected: str, size: int, labels: dict[str, str]
+) -> str:
+    with store.writer(ref, Descriptor(digest=expected, size=size)) as writer:
+        resumed = writer.status().offset
+        handle: BinaryIO
+        if source == "-":
+            handle = sys.stdin.buffer
+            if resumed:
+                raise InvalidArgumentError(
+                    f"ingestion {ref!r} has {resumed} bytes already; stdin cannot be "
+                    "resumed (abort it, or give a file)"
+                )
+        else:
+            handle = open(source, "rb")  # noqa: SIM115 - closed below
+            handle.seek(resumed)
+        total = size or (Path(source).stat().st_size if source != "-" else 0)
+        show = total >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
+        try:
+            with tqdm(
+                total=total or None,
+                initial=resumed,
+                unit="B",
+                unit_scale=True,
+                disable=not show,
+                file=sys.stderr,
+                desc=ref[:40],
+            ) as bar:
+                while chunk := handle.read(CHUNK):
+                    writer.write(chunk)
+                    bar.update(len(chunk))
+        finally:
+            if handle is not sys.stdin.buffer:
+                handle.close()
+        digest = writer.digest()
+        try:
+            writer.commit(size, expected, labels)
+        except AlreadyExistsError:
+            if expected:
+                raise
+            return digest
+        return digest
 
 
 @cli.command()

@@ -1,0 +1,5 @@
+"""``python -m cargohold``: the command-line tool."""
+
+from .cli import main
+
+main()

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .content import ReaderAt
 from .digests import Digest, Hasher, new_hasher, parse_digest
 from .drivers.base import Driver, ObjectInfo
+from .drivers.wrapper import MeteredDriver
 from .errors import (
     AlreadyExistsError,
     ContentError,
@@ -72,7 +73,7 @@ class Store:
         concurrency: int | None = None,
     ) -> None:
         limits = driver.limits
-        self.driver = driver
+        self.driver = driver if isinstance(driver, MeteredDriver) else MeteredDriver(driver)
         self.prefix = prefix.strip("/")
         self._root = f"{self.prefix}/" if self.prefix else ""
         self.lease_timeout = float(lease_timeout)
@@ -82,8 +83,8 @@ class Store:
                 f"part_size {self.part_size} exceeds the service's maximum {limits.max_part_size}"
             )
         self.concurrency = max(1, concurrency or limits.default_concurrency)
-        self.leases = LeaseManager(driver, self.lease_timeout)
-        self.labels = LabelStore(driver)
+        self.leases = LeaseManager(self.driver, self.lease_timeout)
+        self.labels = LabelStore(self.driver)
         self.executor = ThreadPoolExecutor(
             max_workers=max(8, self.concurrency * 4), thread_name_prefix="cargohold"
         )

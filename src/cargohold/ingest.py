@@ -326,6 +326,14 @@ class Writer:
             try:
                 if self._aborted or self._lease.lost:
                     return
+                try:
+                    # Learn now, not at the next renewal, whether the ref was aborted or
+                    # taken over: saving state then would resurrect a removed ingestion.
+                    self._store.leases.renew(self._lease)
+                except FailedPreconditionError:
+                    return
+                except ContentError:
+                    pass  # a transient failure: the state below is still ours to save
                 self._reap(wait=True)
                 if self._error is None:
                     self._persist()

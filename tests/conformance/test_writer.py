@@ -281,3 +281,20 @@ def test_refs_are_opaque_strings(cstore: Store) -> None:
     for ref in refs:
         cstore.abort(ref)
     assert cstore.list_statuses() == []
+
+
+def test_abort_from_another_store_object_makes_close_a_no_op(
+    cstore: Store, store_url: str
+) -> None:
+    from .conftest import open_small
+
+    writer = cstore.writer("abort-elsewhere")
+    writer.write(b"abc")
+    other = open_small(store_url)
+    try:
+        other.abort("abort-elsewhere")
+    finally:
+        other.close()
+    writer.close()
+    with pytest.raises(NotFoundError):
+        cstore.status("abort-elsewhere")

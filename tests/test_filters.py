@@ -144,7 +144,8 @@ def test_match(text: str, value: str | None, expected: bool) -> None:
         ('labels."containerd.io/gc.root"', ["labels", "containerd.io/gc.root"]),
         ('"quoted first".x', ["quoted first", "x"]),
         ("labels. x", ["labels", "x"]),
-        ("l-1._2.3", ["l-1", "_2", "3"]),
+        ("l1._2.3", ["l1", "_2", "3"]),
+        ('labels."a-b"', ["labels", "a-b"]),
         ('labels."a\\"b"==v', ["labels", 'a"b']),
         ('labels.""', ["labels", ""]),
     ],
@@ -181,6 +182,7 @@ ERROR_CASES = [
     ("a!==b", 1, "unsupported operator '!=='"),
     ("a~b", 1, "unsupported operator '~'"),
     ("name foo", 5, "expected an operator"),
+    ("labels.a-b", 8, "expected an operator"),  # "-" is not a field character
     ("name ,x", 5, "expected an operator"),
     ('name "x"', 5, "expected an operator"),
     ("name==", 6, "expected value or quoted"),
@@ -270,7 +272,7 @@ def test_info_adaptor(text: str, labels: Mapping[str, str], expected: bool) -> N
         ("expected==sha256:" + "0" * 64, "sha256:" + "0" * 64, True),
         ("expected!=sha256:" + "0" * 64, "", True),
         ("offset", "", False),
-        ("ref.x", "", False),
+        ("ref.x", "", True),  # containerd looks only at the first part
     ],
 )
 def test_status_adaptor(text: str, expected_digest: str, expected: bool) -> None:
@@ -323,6 +325,10 @@ REGEX_CASES = [
     ("(?P<x>a)(?<y>b)", "ab", True),
     ("(?)a", "a", True),
     ("^*a", "a", True),
+    ("^ba(?i)*$", "b", True),  # a quantifier after (?flags) repeats the item before it
+    ("^ba*(?i)+$", "b", True),
+    ("^\\Qab\\E*$", "a", True),  # repeats only the last quoted character
+    ("^\\Qab\\E*$", "abab", False),
     ("", "", True),
     ("[[:word:]]+", "a_1", True),
     ("[[:a]", "[", True),  # "[:" without a later ":]" is a literal [ in the class
@@ -347,6 +353,7 @@ def test_go_regex_semantics(pattern: str, value: str, expected: bool) -> None:
         "*a",
         "a|*",
         "(*)",
+        "(?i)*",
         "a**",
         "a*+",  # possessive
         "a+?+",

@@ -10,7 +10,7 @@ Grammar (what the scanner accepts, which is looser than containerd's own comment
     selectors := selector ("," selector)*
     selector  := fieldpath [operator value]
     fieldpath := field ("." field)*
-    field     := [A-Za-z0-9_-]+ | "..."
+    field     := [A-Za-z0-9_]+ | "..."    ("-" is not a field character: quote such parts)
     operator  := "==" | "!=" | "~="
     value     := quoted | <a run of printable non-space characters without ",">
     quoted    := "..." ; after "~=" also /.../ or |...|
@@ -136,9 +136,10 @@ def status_adaptor(status: Status) -> Adaptor:
     """Adaptor for an ingestion: ``ref`` and ``expected`` (absent while empty)."""
 
     def field(path: Sequence[str]) -> tuple[str, bool]:
-        if len(path) == 1 and path[0] == "ref":
+        # Like containerd's adaptors, only the first part of the path is looked at.
+        if path and path[0] == "ref":
             return status.ref, bool(status.ref)
-        if len(path) == 1 and path[0] == "expected":
+        if path and path[0] == "expected":
             return status.expected, bool(status.expected)
         return "", False
 
@@ -183,7 +184,7 @@ _SPACES = frozenset("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") |
 )
 _QUOTES = frozenset('"/|')
 _OPERATOR_CHARS = frozenset("=!~")
-_FIELD_CHARS = frozenset("-_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_FIELD_CHARS = frozenset("_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _OPERATORS = {"==": _Op.EQUAL, "!=": _Op.NOT_EQUAL, "~=": _Op.MATCHES}
 _OCTAL = frozenset("01234567")
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -215,15 +216,24 @@ class _Parser:
         self.pos = 0
 
     def parse(self) -> tuple[_Selector, ...]:
-        selectors = [self._selector()]
-        while True:
-            ch = self._peek()
-            if ch is None:
-                return tuple(selectors)
+        # Regexes compile once the whole string has parsed, so syntax errors are reported first.
+        pending = [self._selector()]
+        while (ch := self._peek()) is not None:
             if ch != ",":
                 raise self._error(self.pos, f"unexpected input {ch!r}")
             self.pos += 1
-            selectors.append(self._selector())
+            pending.append(self._selector())
+        return tuple(self._compiled(selector, pos) for selector, pos in pending)
+
+    def _compiled(self, selector: _Selector, pos: int) -> _Selector:
+        if selector.op is not _Op.MATCHES:
+            return selector
+        try:
+            regex = re.compile(translate_go_regex(selector.value))
+        except (RegexSyntaxError, re.error) as exc:
+            msg = f"invalid regular expression {selector.value!r}: {exc}"
+            raise self._error(pos, msg) from exc
+        return _Selector(selector.fieldpath, selector.op, selector.value, regex)
 
     def _error(self, pos: int, msg: str) -> InvalidArgumentError:
         text = self.text
@@ -243,20 +253,15 @@ class _Parser:
             self.pos += 1
         return ch
 
-    def _selector(self) -> _Selector:
+    def _selector(self) -> tuple[_Selector, int]:
+        """The next selector (its regex not compiled yet) and where its value starts."""
         fieldpath = self._fieldpath()
         if self._peek() in (",", None):
-            return _Selector(fieldpath, _Op.PRESENT)
+            return _Selector(fieldpath, _Op.PRESENT), self.pos
         op = self._operator()
+        self._skip_space()
         start = self.pos
-        value = self._value(allow_alt_quotes=op is _Op.MATCHES)
-        if op is not _Op.MATCHES:
-            return _Selector(fieldpath, op, value)
-        try:
-            regex = re.compile(translate_go_regex(value))
-        except (RegexSyntaxError, re.error) as exc:
-            raise self._error(start, f"invalid regular expression {value!r}: {exc}") from exc
-        return _Selector(fieldpath, op, value, regex)
+        return _Selector(fieldpath, op, self._value(allow_alt_quotes=op is _Op.MATCHES)), start
 
     def _fieldpath(self) -> tuple[str, ...]:
         parts = [self._field()]

@@ -133,29 +133,35 @@ class _Translator:
         """Translate up to an unmatched ``)`` or the end; flags set mid-way are scoped here."""
         out: list[str] = []
         scopes: list[str] = []  # openers of flag scopes started by (?flags) in this group
-        can_repeat = False
+        last: int | None = None  # index in out of the item a quantifier would repeat
+        repeated = False  # whether out[last] already carries a quantifier
         while (ch := self._peek()) and ch != ")":
             if ch == "|":
                 self.pos += 1
                 out += [")" * len(scopes), "|", *scopes]
-                can_repeat = False
-                continue
-            if ch in "*+?" or (ch == "{" and _REPEAT.match(self.text, self.pos)):
-                if not can_repeat:
+                last = None
+            elif ch in "*+?" or (ch == "{" and _REPEAT.match(self.text, self.pos)):
+                if last is None:
                     raise RegexSyntaxError(f"missing argument to repetition operator at {self.pos}")
-                out.append(self._quantifier(flags))
-                can_repeat = False
-                continue
-            if ch == "(" and (new_flags := self._bare_flags(flags)) is not None:
+                quantifier = self._quantifier(flags)
+                # Go repeats the last item even across a (?flags) group: a(?i)* is a*.
+                item = out[last]
+                out[last] = f"(?:{item}){quantifier}" if repeated else item + quantifier
+                repeated = True
+            elif ch == "(" and (new_flags := self._bare_flags(flags)) is not None:
                 flags = new_flags
                 scopes.append(flags.scope())
                 out.append(scopes[-1])
-                can_repeat = False
-                continue
-            atom = self._atom(flags)
-            out.append(atom)
-            if atom:  # an empty \Q\E leaves the previous atom repeatable
-                can_repeat = True
+            elif ch == "\\" and self._peek(1) == "Q":
+                end = self.text.find("\\E", self.pos + 2)
+                literal = self.text[self.pos + 2 : len(self.text) if end < 0 else end]
+                self.pos = len(self.text) if end < 0 else end + 2
+                for c in literal:  # each character is its own item, as in Go
+                    out.append(re.escape(c))
+                    last, repeated = len(out) - 1, False
+            else:
+                out.append(self._atom(flags))
+                last, repeated = len(out) - 1, False
         out.append(")" * len(scopes))
         return "".join(out)
 
@@ -242,11 +248,6 @@ class _Translator:
         if ch in ("A", "z", "b", "B"):
             self.pos += 1
             return {"A": "(?:\\A)", "z": "(?:\\Z)", "b": _BOUNDARY, "B": _NOT_BOUNDARY}[ch]
-        if ch == "Q":
-            end = self.text.find("\\E", self.pos + 1)
-            literal = self.text[self.pos + 1 : len(self.text) if end < 0 else end]
-            self.pos = len(self.text) if end < 0 else end + 2
-            return "".join(re.escape(c) for c in literal)
         if ch.lower() in _PERL_CLASSES:
             self.pos += 1
             return _class(_PERL_CLASSES[ch.lower()], negated=ch.isupper())

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import urllib.request
 import uuid
@@ -30,13 +29,11 @@ CREDENTIALS = {
 
 
 def _moto_argv(port: int) -> list[str]:
-    exe = shutil.which("moto_server")
-    if exe is None:  # the console script lives next to this interpreter in a venv
-        candidate = Path(sys.executable).with_name("moto_server")
-        exe = str(candidate) if candidate.exists() else None
-    if exe is None:
-        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    return [exe, "-H", "127.0.0.1", "-p", str(port)]
+    """moto_server's arguments, run through the launcher that makes conditional writes atomic."""
+    launcher = Path(__file__).with_name("_moto_atomic.py")
+    # -P: the launcher's own folder must not shadow the real moto package with ./moto.py
+
+    return [sys.executable, "-P", str(launcher), "-H", "127.0.0.1", "-p", str(port)]
 
 
 class S3Endpoint:

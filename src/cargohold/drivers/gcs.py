@@ -18,23 +18,18 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import SplitResult
 
-import google.auth
 import requests
 from google.api_core import exceptions as api
 from google.api_core.retry import Retry
-from google.auth.credentials import AnonymousCredentials, Credentials
-from google.auth.transport.requests import AuthorizedSession
 from google.cloud import storage
 
 from ..errors import (
@@ -45,6 +40,7 @@ from ..errors import (
 )
 from ..registry import OpenedDriver, option_int, reject_unknown
 from .base import DriverLimits, MiB, ObjectInfo, Part, UploadInfo
+from .gcs_client import GCSConfig, make_client
 from .gcs_errors import Precondition, is_transient, raise_translated
 
 __all__ = ["GCSConfig", "GCSDriver", "from_url"]
@@ -58,26 +54,6 @@ _T = TypeVar("_T")
 _Sources = list[tuple[str, int]]
 _Parts = list[Part]  # spelled here: inside the class, ``list`` is the method
 """Compose sources: (object name, generation it must still have)."""
-
-
-@dataclass(frozen=True)
-class GCSConfig:
-    """Everything ``GCSDriver`` needs besides the bucket name."""
-
-    project: str | None = None
-    endpoint_url: str | None = None
-    """Set for an emulator (or a private endpoint); ``STORAGE_EMULATOR_HOST`` also counts."""
-    chunk_size: int = 8 * MiB
-    """The part size the store uses by default."""
-    upload_concurrency: int = 4
-    storage_class: str | None = None
-    kms_key_name: str | None = None
-    timeout: float = 60.0
-    """Seconds for one HTTP request (connect and read)."""
-    retry_deadline: float = 120.0
-    """Seconds within which a transiently failing request is retried, with backoff."""
-    claim_timeout: float = 60.0
-    """A commit claim older than this is taken over (its holder is presumed dead)."""
 
 
 class _Attempts:
@@ -134,7 +110,7 @@ class GCSDriver:
         self, bucket: str, config: GCSConfig, client: storage.Client | None = None
     ) -> None:
         self._config = config
-        self._client = client or _make_client(config)
+        self._client = client or make_client(config)
         self._bucket = self._client.bucket(bucket)
         self._limits = DriverLimits(
             min_part_size=1,  # composed objects have no minimum component size
@@ -611,42 +587,6 @@ class _Claim:
         # Taken over by someone who found it stale: the claim is theirs now.
         with contextlib.suppress(FailedPreconditionError):
             self._release()
-
-
-def _emulator_host(config: GCSConfig) -> str | None:
-    if config.endpoint_url:
-        return config.endpoint_url
-    host = os.environ.get("STORAGE_EMULATOR_HOST")
-    if not host:
-        return None
-    return host if "://" in host else f"http://{host}"
-
-
-def _make_client(config: GCSConfig) -> storage.Client:
-    """A client whose connection pool fits the upload concurrency."""
-    emulator = _emulator_host(config)
-    credentials: Credentials
-    project = config.project
-    if emulator:
-        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-        project = project or "cargohold"
-    else:
-        try:
-            credentials, default_project = google.auth.default(
-                scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
-            )
-        except Exception as exc:
-            raise_translated(exc, "Google credentials")
-        project = project or default_project
-    session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-    pool = max(10, 2 * config.upload_concurrency + 2)
-    adapter = requests.adapters.HTTPAdapter(pool_connections=pool, pool_maxsize=pool)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    options: dict[str, Any] = {"api_endpoint": emulator} if emulator else {}
-    return storage.Client(
-        project=project, credentials=credentials, _http=session, client_options=options or None
-    )
 
 
 def from_url(url: SplitResult, options: dict[str, Any]) -> OpenedDriver:

@@ -1,0 +1,79 @@
+"""How the GCS driver is configured and how its SDK client is built.
+
+Credentials come from ``google.auth.default()``; anonymous credentials are used only against an
+emulator (``endpoint_url`` or ``STORAGE_EMULATOR_HOST``). The HTTP connection pool is sized for
+the upload concurrency.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import google.auth
+import requests
+from google.auth.credentials import AnonymousCredentials, Credentials
+from google.auth.transport.requests import AuthorizedSession
+from google.cloud import storage
+
+from .base import MiB
+from .gcs_errors import raise_translated
+
+__all__ = ["GCSConfig", "make_client"]
+
+
+@dataclass(frozen=True)
+class GCSConfig:
+    """Everything ``GCSDriver`` needs besides the bucket name."""
+
+    project: str | None = None
+    endpoint_url: str | None = None
+    """Set for an emulator (or a private endpoint); ``STORAGE_EMULATOR_HOST`` also counts."""
+    chunk_size: int = 8 * MiB
+    """The part size the store uses by default."""
+    upload_concurrency: int = 4
+    storage_class: str | None = None
+    kms_key_name: str | None = None
+    timeout: float = 60.0
+    """Seconds for one HTTP request (connect and read)."""
+    retry_deadline: float = 120.0
+    """Seconds within which a transiently failing request is retried, with backoff."""
+    claim_timeout: float = 60.0
+    """A commit claim older than this is taken over (its holder is presumed dead)."""
+
+
+def _emulator_host(config: GCSConfig) -> str | None:
+    if config.endpoint_url:
+        return config.endpoint_url
+    host = os.environ.get("STORAGE_EMULATOR_HOST")
+    if not host:
+        return None
+    return host if "://" in host else f"http://{host}"
+
+
+def make_client(config: GCSConfig) -> storage.Client:
+    """A client whose connection pool fits the upload concurrency."""
+    emulator = _emulator_host(config)
+    credentials: Credentials
+    project = config.project
+    if emulator:
+        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+        project = project or "cargohold"
+    else:
+        try:
+            credentials, default_project = google.auth.default(
+                scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
+            )
+        except Exception as exc:
+            raise_translated(exc, "Google credentials")
+        project = project or default_project
+    session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+    pool = max(10, 2 * config.upload_concurrency + 2)
+    adapter = requests.adapters.HTTPAdapter(pool_connections=pool, pool_maxsize=pool)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    options: dict[str, Any] = {"api_endpoint": emulator} if emulator else {}
+    return storage.Client(
+        project=project, credentials=credentials, _http=session, client_options=options or None
+    )

@@ -87,7 +87,7 @@ def _load_libcrypto() -> Any:
             final.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
             getattr(lib, spec.c_prefix + "_Update").argtypes = [
                 ctypes.c_void_p,
-                ctypes.c_char_p,
+                ctypes.c_void_p,
                 ctypes.c_size_t,
             ]
             getattr(lib, spec.c_prefix + "_Init").argtypes = [ctypes.c_void_p]
@@ -117,14 +117,25 @@ class Hasher:
                 raise InvalidArgumentError(f"saved {algorithm} hash state has the wrong size")
             ctypes.memmove(self._ctx, state, len(state))
 
-    def update(self, data: bytes | bytearray | memoryview) -> None:
-        """Feed bytes."""
+    def update(self, data: bytes | bytearray | memoryview, start: int = 0) -> None:
+        """Feed ``data[start:]``; a bytearray is hashed in place, without a copy."""
         if self._fallback is not None:
-            self._fallback.update(data)
+            self._fallback.update(memoryview(data)[start:])
             return
-        if not isinstance(data, bytes):
-            data = bytes(data)
-        getattr(_LIB, self._spec.c_prefix + "_Update")(self._ctx, data, len(data))
+        update = getattr(_LIB, self._spec.c_prefix + "_Update")
+        if isinstance(data, bytearray):
+            size = len(data) - start
+            if size <= 0:
+                return
+            window = (ctypes.c_char * size).from_buffer(data, start)
+            try:
+                update(self._ctx, ctypes.addressof(window), size)
+            finally:
+                del window  # release the export so the bytearray can be resized again
+            return
+        if not isinstance(data, bytes) or start:
+            data = bytes(memoryview(data)[start:])
+        update(self._ctx, data, len(data))
 
     def hexdigest(self) -> str:
         """Hex digest of everything fed so far (the hasher can keep going)."""

@@ -189,8 +189,9 @@ class Writer:
             while pos < size:
                 room = self._current_part_size() - len(self._buffer)
                 chunk = view[pos : pos + room]
-                self._hasher.update(chunk)
+                start = len(self._buffer)
                 self._buffer += chunk
+                self._hasher.update(self._buffer, start)
                 pos += len(chunk)
                 self._record.offset += len(chunk)
                 if len(self._buffer) >= self._current_part_size():

@@ -23,6 +23,7 @@ __all__ = ["ClientSettings", "service_client"]
 
 _CONNECT_TIMEOUT = 10
 _READ_TIMEOUT = 120
+_READ_BLOCK = 1 * MiB
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def service_client(settings: ClientSettings) -> BlobServiceClient:
             session_owner=True,
             connection_timeout=_CONNECT_TIMEOUT,
             read_timeout=_READ_TIMEOUT,
+            # Bytes per socket read of a response body (the transport's own default is 4 KiB).
+            connection_data_block_size=_READ_BLOCK,
         ),
         # One request per put and per ranged read: the store already splits into parts.
         "max_single_put_size": 256 * MiB,

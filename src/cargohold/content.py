@@ -19,16 +19,28 @@ __all__ = ["IngestManager", "Ingester", "Manager", "Provider", "ReaderAt"]
 
 
 class ReaderAt:
-    """Random access to one committed blob. Large reads are split into parallel ranged gets."""
+    """Random access to one committed blob.
+
+    A large read is split into at most ``streams`` ranged gets of at least ``chunk_size`` bytes
+    each, fetched in parallel: fewer, larger requests than one per part, since every request
+    costs money and a round trip.
+    """
 
     def __init__(
-        self, driver: Driver, key: str, size: int, executor: Executor, chunk_size: int
+        self,
+        driver: Driver,
+        key: str,
+        size: int,
+        executor: Executor,
+        chunk_size: int,
+        streams: int = 4,
     ) -> None:
         self._driver = driver
         self._key = key
         self.size = size
         self._executor = executor
         self._chunk = max(chunk_size, 1)
+        self._streams = max(streams, 1)
         self._closed = False
 
     def read_at(self, offset: int, length: int) -> bytes:
@@ -42,14 +54,15 @@ class ReaderAt:
         length = min(length, self.size - offset)
         if length <= 0:
             return b""
-        if length <= 2 * self._chunk:
+        pieces = min(self._streams, -(-length // self._chunk))
+        if pieces <= 1:
             return self._driver.get_range(self._key, offset, length)
-        starts = range(offset, offset + length, self._chunk)
+        step = -(-length // pieces)
         futures = [
             self._executor.submit(
-                self._driver.get_range, self._key, start, min(self._chunk, offset + length - start)
+                self._driver.get_range, self._key, start, min(step, offset + length - start)
             )
-            for start in starts
+            for start in range(offset, offset + length, step)
         ]
         return b"".join(f.result() for f in futures)
 

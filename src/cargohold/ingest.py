@@ -227,7 +227,12 @@ class Writer:
         self._slots.acquire()
         try:
             future = self._store.executor.submit(
-                self._store.driver.upload_part, key, upload_id, number, data
+                self._store.driver.upload_part_at,
+                key,
+                upload_id,
+                number,
+                self._record.offset - len(data),
+                data,
             )
         except BaseException:
             self._slots.release()
@@ -412,7 +417,9 @@ class Writer:
         try:
             if self._buffer or not parts:
                 number = len(parts) + 1
-                parts.append(driver.upload_part(key, upload_id, number, bytes(self._buffer)))
+                tail = bytes(self._buffer)
+                start = self._record.offset - len(tail)
+                parts.append(driver.upload_part_at(key, upload_id, number, start, tail))
             driver.complete_upload(key, upload_id, parts, if_none_match=key == blob_key)
         except NotFoundError as exc:
             raise FailedPreconditionError(

@@ -129,7 +129,9 @@ class Store:
         """A random-access reader of a committed blob."""
         digest = _digest_of(desc)
         obj = self._head_blob(digest)
-        return ReaderAt(self.driver, obj.key, obj.size, self.executor, self.part_size)
+        return ReaderAt(
+            self.driver, obj.key, obj.size, self.executor, self.part_size, self.concurrency
+        )
 
     def blob_exists(self, key: str) -> bool:
         try:

@@ -65,10 +65,15 @@ def test_small_blob_is_one_put_without_upload_session(cstore: Store) -> None:
     assert sum(calls.values()) <= 8, calls
 
 
-def test_read_of_a_blob_in_one_call_per_chunk(cstore: Store, ingest: Callable[..., str]) -> None:
-    data = random_bytes(4 * cstore.part_size, seed=71)
+def test_big_read_takes_one_ranged_get_per_stream(
+    cstore: Store, ingest: Callable[..., str]
+) -> None:
+    data = random_bytes(8 * cstore.part_size + 1, seed=71)
     digest = ingest(data)
     reader = cstore.reader_at(digest)
     cstore.driver.reset_calls()
     assert reader.read_at(0, len(data)) == data
-    assert cstore.driver.calls["get_range"] == 4, cstore.driver.calls
+    assert cstore.driver.calls["get_range"] == min(cstore.concurrency, 9), cstore.driver.calls
+    cstore.driver.reset_calls()
+    assert reader.read_at(5, cstore.part_size) == data[5 : 5 + cstore.part_size]
+    assert cstore.driver.calls["get_range"] == 1, cstore.driver.calls

@@ -39,6 +39,7 @@ __all__ = [
     "MetadataWriter",
     "ObjectInfo",
     "Part",
+    "PositionalParts",
     "UploadInfo",
 ]
 
@@ -201,4 +202,20 @@ class MetadataWriter(Protocol):
         self, key: str, metadata: Mapping[str, str], *, if_match: str | None = None
     ) -> str:
         """Replace all user metadata of ``key``; return the new etag."""
+        ...
+
+
+@runtime_checkable
+class PositionalParts(Protocol):
+    """Optional capability: a part is written at its byte offset in the session's object.
+
+    For stores where assembling parts would mean copying them (a local directory), the store
+    passes each part's offset so that completing a session needs no copy. Sessions whose parts
+    all came through ``upload_part_at`` complete exactly as with ``upload_part``.
+    """
+
+    def upload_part_at(
+        self, key: str, upload_id: str, number: int, offset: int, data: bytes
+    ) -> Part:
+        """Upload (or replace) part ``number``, which starts at byte ``offset`` of the object."""
         ...

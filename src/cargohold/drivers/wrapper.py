@@ -15,7 +15,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import InvalidArgumentError
-from .base import Driver, DriverLimits, MetadataWriter, ObjectInfo, Part, UploadInfo
+from .base import (
+    Driver,
+    DriverLimits,
+    MetadataWriter,
+    ObjectInfo,
+    Part,
+    PositionalParts,
+    UploadInfo,
+)
 
 __all__ = ["MeteredDriver"]
 
@@ -102,6 +110,15 @@ class MeteredDriver:
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> Part:
         self._count("upload_part")
         return self.inner.upload_part(check_key(key), upload_id, number, data)
+
+    def upload_part_at(
+        self, key: str, upload_id: str, number: int, offset: int, data: bytes
+    ) -> Part:
+        """Positional upload where the driver supports it, else a plain ``upload_part``."""
+        if isinstance(self.inner, PositionalParts):
+            self._count("upload_part")
+            return self.inner.upload_part_at(check_key(key), upload_id, number, offset, data)
+        return self.upload_part(key, upload_id, number, data)
 
     def list_parts(self, key: str, upload_id: str) -> builtins.list[Part]:
         self._count("list_parts")

@@ -302,6 +302,15 @@ class GCSDriver:
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         generation, metageneration = _match(if_match, key) if if_match else (None, None)
+        if if_match:
+            # GCS enforces the conditions below; this check also holds where a server (the
+            # emulator) ignores them on delete. It costs one metadata GET, and conditional
+            # deletes are rare (releasing a lease).
+            try:
+                if self.head(key).etag != if_match:
+                    raise FailedPreconditionError(f"{key}: etag does not match")
+            except NotFoundError:
+                return
         blob = self._bucket.blob(key)
         try:
             blob.delete(

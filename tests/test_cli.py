@@ -84,7 +84,12 @@ def test_big_file_multipart_and_digest_checks(store: str, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     "args",
-    [("info", "sha256:nothex"), ("get", "md5:abc"), ("ls", "labels.a=="), ("label", HELLO, "novalue")],
+    [
+        ("info", "sha256:nothex"),
+        ("get", "md5:abc"),
+        ("ls", "labels.a=="),
+        ("label", HELLO, "novalue"),
+    ],
 )
 def test_bad_input_is_one_line_and_exit_2(store: str, args: tuple[str, ...]) -> None:
     done = run(store, *args, check=False)

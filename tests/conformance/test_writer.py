@@ -283,9 +283,7 @@ def test_refs_are_opaque_strings(cstore: Store) -> None:
     assert cstore.list_statuses() == []
 
 
-def test_abort_from_another_store_object_makes_close_a_no_op(
-    cstore: Store, store_url: str
-) -> None:
+def test_abort_from_another_store_object_makes_close_a_no_op(cstore: Store, store_url: str) -> None:
     from .conftest import open_small
 
     writer = cstore.writer("abort-elsewhere")

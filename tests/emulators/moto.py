@@ -32,7 +32,6 @@ def _moto_argv(port: int) -> list[str]:
     """moto_server's arguments, run through the launcher that makes conditional writes atomic."""
     launcher = Path(__file__).with_name("_moto_atomic.py")
     # -P: the launcher's own folder must not shadow the real moto package with ./moto.py
-
     return [sys.executable, "-P", str(launcher), "-H", "127.0.0.1", "-p", str(port)]
 
 

@@ -20,8 +20,8 @@ def _digest(data: bytes) -> str:
 
 
 @pytest.fixture
-def s3_store(s3_store_url: str) -> Iterator[Store]:
-    store = cargohold.open_store(s3_store_url, part_size=8 * MiB, concurrency=4)
+def s3_store(s3_url: str) -> Iterator[Store]:
+    store = cargohold.open_store(s3_url, part_size=8 * MiB, concurrency=4)
     try:
         yield store
     finally:
@@ -85,7 +85,9 @@ def test_64mib_ingest_with_8mib_parts(s3_store: Store) -> None:
     _ingest(s3_store, data)
     ops = recorder.operations()
     assert recorder.count("UploadPart") <= 8, ops
-    assert len(ops) <= 8 + 10, ops
+    # moto: 9 more (lock, state, session, checkpoint, complete, cleanup); LocalStack needs up
+    # to 3 more because it lacks DeleteObject If-Match (the driver falls back to HEAD+DELETE).
+    assert len(ops) - recorder.count("UploadPart") <= 12, " ".join(ops)
     assert "UploadPartCopy" not in ops and "CopyObject" not in ops
     with s3_store.reader_at(_digest(data)) as reader:
         assert hashlib.sha256(reader.read_at(0, len(data))).hexdigest() == _digest(data)[7:]

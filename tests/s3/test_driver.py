@@ -143,23 +143,23 @@ def test_copy_create_only_beyond_one_part(s3_driver: S3Driver) -> None:
     assert s3_driver.get("empty2") == b""
 
 
-def test_bad_urls_are_invalid_arguments(s3_store_url: str) -> None:
+def test_bad_urls_are_invalid_arguments(s3_url: str) -> None:
     with pytest.raises(InvalidArgumentError, match="bogus"):
-        open_s3(s3_store_url, bogus="1")
+        open_s3(s3_url, bogus="1")
     with pytest.raises(InvalidArgumentError):
-        open_s3(s3_store_url, sse="rot13")
+        open_s3(s3_url, sse="rot13")
     with pytest.raises(InvalidArgumentError):
-        open_s3(s3_store_url, sse_kms_key_id="k")
+        open_s3(s3_url, sse_kms_key_id="k")
     with pytest.raises(InvalidArgumentError):
-        open_s3(s3_store_url, retry_mode="legacy")
+        open_s3(s3_url, retry_mode="legacy")
     with pytest.raises(InvalidArgumentError):
-        open_s3(s3_store_url, max_attempts="zero")
+        open_s3(s3_url, max_attempts="zero")
     with pytest.raises(InvalidArgumentError):
         open_s3("s3:///prefix")
 
 
-def test_sse_and_storage_class_applied(s3_store_url: str) -> None:
-    driver, _ = open_s3(s3_store_url, sse="AES256", storage_class="STANDARD_IA")
+def test_sse_and_storage_class_applied(s3_url: str) -> None:
+    driver, _ = open_s3(s3_url, sse="AES256", storage_class="STANDARD_IA")
     try:
         driver.put("small", b"x")
         upload_id = driver.start_upload("multi")

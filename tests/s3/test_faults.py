@@ -64,8 +64,8 @@ def assert_blobs_intact(driver: S3Driver, prefix: str) -> int:
 
 
 @pytest.mark.multiprocess
-def test_writer_killed_mid_upload_resumes_elsewhere(s3_store_url: str, tmp_path: Path) -> None:
-    url = s3_store_url + "&lease_timeout=2&part_size=5242880"
+def test_writer_killed_mid_upload_resumes_elsewhere(s3_url: str, tmp_path: Path) -> None:
+    url = s3_url + "&lease_timeout=2&part_size=5242880"
     size, upto, ref = 23 * MiB + 5, 17 * MiB, "killed-writer"
     data = _data(size)
     script = tmp_path / "child.py"
@@ -99,7 +99,7 @@ def test_writer_killed_mid_upload_resumes_elsewhere(s3_store_url: str, tmp_path:
         with store.reader_at(_digest(data)) as reader:
             assert reader.read_at(0, size) == data
         assert store.list_statuses() == []
-        driver, prefix = open_s3(s3_store_url)
+        driver, prefix = open_s3(s3_url)
         try:
             # A session the dead writer started but never recorded may be left behind (the
             # bucket's lifecycle rule aborts it); it never shows under the digest key.

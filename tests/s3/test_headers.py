@@ -47,7 +47,10 @@ def test_if_match_put_and_delete_send_if_match(
     etag = new_etag
     recorded.clear()
     s3_driver.delete("k", if_match=etag)
-    assert _only(recorded, "DeleteObject").headers.get("if-match") == etag
+    # A server without conditional deletes (LocalStack 4.x) answers NotImplemented and the
+    # driver falls back to HEAD + DELETE; the first attempt always carries If-Match.
+    deletes = [s for s in recorded.sent if s.operation == "DeleteObject"]
+    assert deletes[0].headers.get("if-match") == etag
 
 
 def test_create_only_complete_and_copy_send_if_none_match(
@@ -77,8 +80,8 @@ def test_plain_writes_send_no_conditions(s3_driver: S3Driver, recorded: RequestR
         assert "if-match" not in sent.headers
 
 
-def test_kms_headers_on_every_created_object(s3_store_url: str) -> None:
-    driver, _ = open_s3(s3_store_url, sse="aws:kms", sse_kms_key_id="alias/cargohold")
+def test_kms_headers_on_every_created_object(s3_url: str) -> None:
+    driver, _ = open_s3(s3_url, sse="aws:kms", sse_kms_key_id="alias/cargohold")
     recorder = RequestRecorder().attach(driver.client)
     try:
         driver.put("small", b"x")

@@ -24,7 +24,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from ..errors import InvalidArgumentError
+from ..errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from ..registry import OpenedDriver, option_int, reject_unknown
 from .base import DriverLimits, MiB, ObjectInfo, Part, UploadInfo
 from .s3_errors import Condition, error_code, s3_errors
@@ -124,6 +124,8 @@ class S3Driver:
         self.settings = settings or S3Settings()
         self.client: S3Client = self.settings.client()
         self._create = self.settings.create_args()
+        self._conditional_delete = True
+        """Cleared when the server answers NotImplemented to DeleteObject with If-Match."""
         self.copy_part_size = LIMITS.max_part_size
         """Largest piece one UploadPartCopy moves (S3 allows 5 GiB)."""
 
@@ -196,14 +198,32 @@ class S3Driver:
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if if_match is not None:
+            if not self._conditional_delete:
+                self._delete_if_match_by_head(key, if_match)
+                return
             args["IfMatch"] = if_match
         with s3_errors(f"delete {key}", Condition.IF_MATCH if if_match else Condition.NONE):
             try:
                 self.client.delete_object(**args)
             except ClientError as exc:
-                if error_code(exc) in ("NoSuchKey", "NotFound", "404"):
+                code = error_code(exc)
+                if code in ("NoSuchKey", "NotFound", "404"):
                     return  # already gone: deleting is idempotent
-                raise
+                if code != "NotImplemented" or if_match is None:
+                    raise
+                self._conditional_delete = False  # e.g. LocalStack 4.x: no If-Match on delete
+        if if_match is not None and not self._conditional_delete:
+            self._delete_if_match_by_head(key, if_match)
+
+    def _delete_if_match_by_head(self, key: str, if_match: str) -> None:
+        """Conditional delete for servers without it: HEAD, compare, DELETE (not atomic)."""
+        try:
+            current = self.head(key).etag
+        except NotFoundError:
+            return
+        if current.strip('"') != if_match.strip('"'):
+            raise FailedPreconditionError(f"delete {key}: the object's etag does not match")
+        self.delete(key)
 
     def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
         size = self.head(src).size

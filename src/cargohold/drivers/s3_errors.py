@@ -69,6 +69,7 @@ _BY_CODE: dict[str, type[ContentError]] = {
     "EntityTooLarge": InvalidArgumentError,
     "InvalidStorageClass": InvalidArgumentError,
     "InvalidEncryptionAlgorithmError": InvalidArgumentError,
+    "NotImplemented": ServiceError,
     "SlowDown": UnavailableError,
     "Throttling": UnavailableError,
     "ThrottlingException": UnavailableError,

@@ -98,7 +98,8 @@ def test_abort(cstore: Store) -> None:
     with pytest.raises(NotFoundError):
         cstore.abort("to-abort")
     assert cstore.list_statuses() == []
-    assert list(cstore.driver.list_uploads(cstore.prefix)) == []
+    if cstore.driver.limits.abort_removes_parts:
+        assert list(cstore.driver.list_uploads(cstore.prefix)) == []
     leftovers = [o.key for o in cstore.driver.list(cstore.prefix) if "/ingest/" in "/" + o.key]
     assert leftovers == []
     with pytest.raises(NotFoundError):

@@ -136,6 +136,7 @@ class AzureDriver:
             metadata_bytes=METADATA_BYTES,
             metadata_mutable=True,
             metadata_in_listing=True,
+            abort_removes_parts=False,  # staged blocks cannot be deleted; they expire in 7 days
         )
 
     @property

@@ -386,26 +386,31 @@ class Writer:
         if store.blob_exists(blob_key):
             self._remove()
             raise AlreadyExistsError(f"content {actual} already exists")
+        now = utcnow()
+        record = LabelRecord(now, now, checked_labels) if checked_labels else None
         try:
-            self._publish(blob_key)
+            labelled = self._publish(blob_key, record)
         except AlreadyExistsError:
             self._remove()
             raise
-        if checked_labels:
-            now = utcnow()
-            blob = store.driver.head(blob_key)
-            store.labels.write(blob, LabelRecord(now, now, checked_labels))
+        if record is not None and not labelled:
+            store.labels.write(store.driver.head(blob_key), record)
         self._remove()
 
-    def _publish(self, blob_key: str) -> None:
-        """Put the bytes under ``blob_key``, create-only; nothing partial is ever visible."""
+    def _publish(self, blob_key: str, record: LabelRecord | None) -> bool:
+        """Put the bytes under ``blob_key``, create-only; nothing partial is ever visible.
+
+        Returns whether ``record`` went in with the bytes (a single put on a driver that keeps
+        labels inline), so that no separate label write is needed.
+        """
         driver = self._store.driver
         if self._record.staged:
             self._copy_staged(blob_key)
-            return
+            return False
         if self._record.upload_id is None:
-            driver.put(blob_key, bytes(self._buffer), if_none_match=True)
-            return
+            metadata = self._store.labels.inline_metadata(record) if record else None
+            driver.put(blob_key, bytes(self._buffer), if_none_match=True, metadata=metadata)
+            return metadata is not None
         self._reap(wait=True)
         if self._error is not None:
             raise FailedPreconditionError(
@@ -428,10 +433,11 @@ class Writer:
         self._record.upload_id = None
         self._parts = []
         if key == blob_key:
-            return
+            return False
         self._buffer.clear()
         self._record.staged = True
         self._copy_staged(blob_key)
+        return False
 
     def _copy_staged(self, blob_key: str) -> None:
         key = self._record.upload_key

@@ -157,6 +157,15 @@ class LabelStore:
         """Store ``record`` for ``blob`` (unconditionally; used right after a commit)."""
         self._store(blob.key, record, blob.etag if self.inline else None)
 
+    def inline_metadata(self, record: LabelRecord) -> dict[str, str] | None:
+        """The metadata that carries ``record`` inline, or None where it cannot."""
+        if not self.inline:
+            return None
+        value = base64.urlsafe_b64encode(record.encode()).decode()
+        if len(_INLINE_KEY) + len(value) > self._budget:
+            return None
+        return {_INLINE_KEY: value}
+
     def _store(self, key: str, record: LabelRecord, etag: str | None) -> None:
         raw = record.encode()
         if self.inline:

@@ -23,4 +23,8 @@ export DISABLE_EVENTS=1
 export SKIP_SSL_CERT_DOWNLOAD=1
 export FILESYSTEM_ROOT="$data_dir"
 export LOCALSTACK_HOST="127.0.0.1:$port"
-exec "$venv/bin/python" -m localstack.runtime.main
+if [[ "${CARGOHOLD_LOCALSTACK_PLAIN:-0}" == "1" ]]; then
+    exec "$venv/bin/python" -m localstack.runtime.main
+fi
+# Same runtime, with conditional CompleteMultipartUpload made atomic (see launch.py).
+exec "$venv/bin/python" -P "$repo/localstack/launch.py"

@@ -145,6 +145,7 @@ class Writer:
         self._last_checkpoint = store.clock()
         self._durable_offset = record.offset
         self._checkpoint: tuple[int, bytes, int] | None = None
+        self._durable: tuple[IngestRecord, bytes] = (IngestRecord(**asdict(record)), tail)
 
     # -- introspection -------------------------------------------------------------------
 
@@ -218,6 +219,13 @@ class Writer:
             key = self._store.upload_key(self._ref, self._record.expected)
             self._record.upload_id = self._store.driver.start_upload(key)
             self._record.upload_key = key
+            # Record the session at once, with the last durable point unchanged, so that a
+            # writer that dies before its first checkpoint leaves no session nobody knows of:
+            # reopening finds it and aborts it.
+            record, tail = self._durable
+            record = IngestRecord(**asdict(record))
+            record.upload_id, record.upload_key = self._record.upload_id, key
+            self._save(record, tail)
 
     def _upload(self, data: bytes, *, final: bool) -> None:
         self._ensure_session()
@@ -276,7 +284,7 @@ class Writer:
         record.offset = offset
         record.hash_state = hash_state.hex()
         record.parts = [[p.number, p.size, p.etag] for p in self._parts[:count]]
-        self._store.save_state(self._ref, record, b"")
+        self._save(record, b"")
         self._durable_offset = offset
 
     def _maybe_checkpoint(self) -> None:
@@ -307,16 +315,20 @@ class Writer:
             self._error = None
             self._checkpoint = None
             self._hasher = new_hasher(self._record.algorithm)
-            self._durable_offset = -1
+            self._persist()
 
     # -- ending --------------------------------------------------------------------------
+
+    def _save(self, record: IngestRecord, tail: bytes) -> None:
+        self._store.save_state(self._ref, record, tail)
+        self._durable = (IngestRecord(**asdict(record)), tail)
 
     def _persist(self) -> None:
         """Save the record, the hash state and the buffered tail (every byte written)."""
         self._record.parts = [[p.number, p.size, p.etag] for p in self._parts]
         state = self._hasher.state()
         self._record.hash_state = state.hex() if state is not None else None
-        self._store.save_state(self._ref, self._record, bytes(self._buffer))
+        self._save(self._record, bytes(self._buffer))
         self._durable_offset = self._record.offset
 
     def close(self) -> None:

@@ -236,6 +236,7 @@ class Store:
         self, ref: str, total: int, expected: str
     ) -> tuple[IngestRecord, bytes, Hasher]:
         loaded = self.load_state(ref, with_tail=True)
+        started = utcnow().isoformat()
         if loaded is not None:
             record, tail = loaded
             same = (not total or total == record.total) and (
@@ -245,17 +246,23 @@ class Store:
             if resumed is not None:
                 return record, tail, resumed
             self.drop_session(record)
-        now = utcnow().isoformat()
+            if same:
+                # Not a different blob, only an unusable resume point: start over from zero
+                # but keep what the ingestion was started with.
+                total, expected = record.total, record.expected
+                started = record.started_at
         record = IngestRecord(
             ref=ref,
             total=total,
             expected=expected,
-            started_at=now,
-            updated_at=now,
+            started_at=started,
+            updated_at=started,
             algorithm=parse_digest(expected).algorithm if expected else "sha256",
             part_size=self.part_size,
         )
         hasher = new_hasher(record.algorithm)
+        state = hasher.state()
+        record.hash_state = state.hex() if state is not None else None
         self.save_state(ref, record, b"")
         return record, b"", hasher
 

@@ -220,3 +220,26 @@ def test_racing_commits_of_one_digest_exactly_one_wins(
     with mstore.reader_at(digest_of(data)) as reader:
         assert reader.read_at(0, len(data)) == data
     assert mstore.list_statuses() == []
+
+
+def test_writer_killed_before_its_first_checkpoint_leaves_no_session(
+    mstore: Store, shared_store_url: str, children: list[Child], tmp_path: Path
+) -> None:
+    part = mstore.part_size
+    data = random_bytes(3 * part + 9, seed=54)
+    path = _data_file(tmp_path, data)
+    child = _spawn(children, shared_store_url, mstore)
+    child.ok("open", ref="early", digest=digest_of(data), size=len(data))
+    child.ok("write", path=path, start=0, end=2 * part + 1)
+    child.proc.send_signal(signal.SIGKILL)
+    child.proc.wait(timeout=30)
+    time.sleep(LEASE + 0.5)
+    with mstore.writer("early") as writer:
+        offset = writer.status().offset
+        assert writer.digest() == digest_of(data[:offset])
+        writer.write(data[offset:])
+        writer.commit(len(data), digest_of(data))
+    with mstore.reader_at(digest_of(data)) as reader:
+        assert reader.read_at(0, len(data)) == data
+    if mstore.driver.limits.abort_removes_parts:
+        assert list(mstore.driver.list_uploads(mstore.prefix)) == []

@@ -16,10 +16,8 @@ are both detected. Create-only writes send ``ifGenerationMatch=0``.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +38,7 @@ from ..errors import (
 )
 from ..registry import OpenedDriver, option_int, reject_unknown
 from .base import DriverLimits, MiB, ObjectInfo, Part, UploadInfo
+from .gcs_claim import CommitClaim
 from .gcs_client import GCSConfig, make_client
 from .gcs_errors import Precondition, is_transient, raise_translated
 
@@ -388,8 +387,10 @@ class GCSDriver:
 
     # -- create-only claims -----------------------------------------------------------------
 
-    def _claim(self, key: str) -> _Claim:
-        return _Claim(self, key)
+    def _claim(self, key: str) -> CommitClaim:
+        return CommitClaim(
+            self, key, f"{key}{SESSIONS}{_CLAIM}", self._config.claim_timeout, self._exists
+        )
 
     # -- upload sessions --------------------------------------------------------------------
 
@@ -537,65 +538,6 @@ class GCSDriver:
         http = getattr(self._client, "_http_internal", None)
         if isinstance(http, requests.Session):
             http.close()
-
-
-class _Claim:
-    """A create-only marker held while a server-side create-only write into ``key`` runs.
-
-    GCS enforces ``ifGenerationMatch=0`` on compose and rewrite, but emulators may not; the
-    claim is a create-only simple upload, which every emulator enforces, so the commit's
-    atomicity rests on it. A claim older than ``claim_timeout`` belongs to a dead holder and
-    is taken over (with ``ifGenerationMatch`` on the claim itself).
-    """
-
-    def __init__(self, driver: GCSDriver, key: str) -> None:
-        self._driver = driver
-        self._key = key
-        self._name = f"{key}{SESSIONS}{_CLAIM}"
-        self._etag: str | None = None
-
-    def __enter__(self) -> _Claim:
-        driver = self._driver
-        timeout = driver._config.claim_timeout
-        deadline = time.monotonic() + timeout * 2
-        delay = 0.05
-        while True:
-            try:
-                self._etag = driver.put(self._name, b"", if_none_match=True)
-            except AlreadyExistsError:
-                pass
-            else:
-                if driver._exists(self._key):
-                    self._release()
-                    raise AlreadyExistsError(f"{self._key} already exists")
-                return self
-            if driver._exists(self._key):
-                raise AlreadyExistsError(f"{self._key} already exists")
-            try:
-                held = driver.head(self._name)
-            except NotFoundError:
-                continue
-            age = (datetime.now(UTC) - held.modified).total_seconds()
-            if age > timeout:
-                try:
-                    self._etag = driver.put(self._name, b"", if_match=held.etag)
-                except FailedPreconditionError:
-                    continue
-                return self
-            if time.monotonic() > deadline:
-                raise FailedPreconditionError(f"{self._key}: another commit is still running")
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-
-    def _release(self) -> None:
-        if self._etag is not None:
-            self._driver.delete(self._name, if_match=self._etag)
-            self._etag = None
-
-    def __exit__(self, *exc: object) -> None:
-        # Taken over by someone who found it stale: the claim is theirs now.
-        with contextlib.suppress(FailedPreconditionError):
-            self._release()
 
 
 def from_url(url: SplitResult, options: dict[str, Any]) -> OpenedDriver:

@@ -54,6 +54,11 @@ def code_for(exc: BaseException) -> grpc.StatusCode:
 
 def status_for(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str]:
     """Code and message to end an RPC with; logs unexpected errors with their traceback."""
+    if isinstance(exc, grpc.RpcError):
+        # Raised by a request stream whose client cancelled or went away: not a fault here,
+        # and the writer was closed (not aborted), so the ingestion stays resumable.
+        _log.info("%s: the client went away", method, extra={"rpc": method, "code": "CANCELLED"})
+        return grpc.StatusCode.CANCELLED, "the client cancelled the call"
     code = code_for(exc)
     if isinstance(exc, ContentError) and code is not grpc.StatusCode.INTERNAL:
         _log.debug("%s failed: %s", method, exc, extra={"rpc": method, "code": code.name})

@@ -141,7 +141,10 @@ class Writer:
         self._closed = False
         self._aborted = False
         self._lock = threading.RLock()
-        self._slots = threading.Semaphore(store.concurrency)
+        # Parts held in memory (one more than uploads in flight, so that the next part is
+        # ready the moment an upload finishes) and uploads in flight.
+        self._slots = threading.Semaphore(store.concurrency + 1)
+        self._gate = threading.Semaphore(store.concurrency)
         self._last_checkpoint = store.clock()
         self._durable_offset = record.offset
         self._checkpoint: tuple[int, bytes, int] | None = None
@@ -188,14 +191,22 @@ class Writer:
             size = len(view)
             pos = 0
             while pos < size:
-                room = self._current_part_size() - len(self._buffer)
-                chunk = view[pos : pos + room]
+                part_size = self._current_part_size()
+                if not self._buffer and size - pos >= part_size:
+                    # A whole part in the caller's data: one copy, straight to the upload.
+                    part = bytes(view[pos : pos + part_size])
+                    self._hasher.update(part)
+                    pos += part_size
+                    self._record.offset += part_size
+                    self._upload(part, final=False)
+                    continue
+                chunk = view[pos : pos + part_size - len(self._buffer)]
                 start = len(self._buffer)
                 self._buffer += chunk
                 self._hasher.update(self._buffer, start)
                 pos += len(chunk)
                 self._record.offset += len(chunk)
-                if len(self._buffer) >= self._current_part_size():
+                if len(self._buffer) >= part_size:
                     self._cut_part()
             if size:
                 self._record.updated_at = utcnow().isoformat()
@@ -235,12 +246,7 @@ class Writer:
         self._slots.acquire()
         try:
             future = self._store.executor.submit(
-                self._store.driver.upload_part_at,
-                key,
-                upload_id,
-                number,
-                self._record.offset - len(data),
-                data,
+                self._send_part, key, upload_id, number, self._record.offset - len(data), data
             )
         except BaseException:
             self._slots.release()
@@ -248,6 +254,10 @@ class Writer:
         future.add_done_callback(lambda _f: self._slots.release())
         state = None if final else self._hasher.state()
         self._pending.append(_Pending(number, len(data), future, state, self._record.offset))
+
+    def _send_part(self, key: str, upload_id: str, number: int, offset: int, data: bytes) -> Part:
+        with self._gate:
+            return self._store.driver.upload_part_at(key, upload_id, number, offset, data)
 
     def _reap(self, wait: bool = False) -> None:
         """Move finished uploads (in order) to the confirmed parts; remember the first error."""

@@ -1,22 +1,42 @@
-"""Shared benchmark helpers: timing, MB/s, a child process's peak RSS, and a ratio table.
+"""Shared benchmark helpers: payload, child steps, a moto server, timing, peak RSS, tables.
 
-Each ``bench_<driver>.py`` runs every measured transfer in a child process of its own (so the
-peak RSS belongs to that transfer alone) and prints one table of cargohold vs the raw SDK.
+Each ``bench_<name>.py`` exposes ``parser()`` and ``measure(args) -> list[Row]``: one run that
+starts its own emulator on 127.0.0.1, runs every measured transfer in a child process of its own
+(so the peak RSS belongs to that transfer alone), stops the emulator by PID and returns one row
+per (case, operation) of cargohold vs its baseline. ``bench_main`` runs that ``--repeat`` times
+and prints each run's table and, after several runs, the spread.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import hashlib
 import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 MiB = 1024 * 1024
+REPO = Path(__file__).resolve().parents[1]
+LOG_DIR = REPO / "test-logs" / "bench"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # the emulator launchers in tests/emulators
+
+# Every benchmark moves this block repeated: incompressible, cheap to produce, digest known.
+BLOCK = hashlib.shake_256(b"cargohold-bench").digest(8 * MiB)
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 @dataclass(frozen=True)
@@ -26,46 +46,52 @@ class Measured:
     nbytes: int
     seconds: float
     peak_rss: int
-    report: dict[str, object]
+    report: Mapping[str, object]
 
     @property
     def mb_per_s(self) -> float:
         return self.nbytes / MiB / self.seconds if self.seconds > 0 else float("inf")
 
 
-@contextlib.contextmanager
-def stopwatch() -> Iterator[list[float]]:
-    """``with stopwatch() as t: ...`` then ``t[0]`` holds the elapsed wall seconds."""
-    box = [0.0]
-    start = time.perf_counter()
-    try:
-        yield box
-    finally:
-        box[0] = time.perf_counter() - start
+@dataclass(frozen=True)
+class Row:
+    """One line of a table: cargohold vs the baseline (the raw SDK, or containerd's builtin)."""
+
+    case: str
+    operation: str
+    ours: Measured
+    base: Measured
+
+    @property
+    def ratio(self) -> float:
+        return self.ours.mb_per_s / self.base.mb_per_s
 
 
-def run_child(argv: Sequence[str], *, env: dict[str, str] | None = None) -> Measured:
-    """Run ``argv``; it must print one JSON object with ``nbytes`` and ``seconds`` last.
-
-    The peak RSS comes from the kernel's accounting of that child (``wait4``), in bytes.
-    """
-    proc = subprocess.Popen(
-        list(argv), stdout=subprocess.PIPE, env={**os.environ, **(env or {})}, text=True
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[:3]}... failed with {proc.returncode}:\n{out[-2000:]}")
-    report = json.loads(out.strip().splitlines()[-1])
-    rss = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-    return Measured(int(report["nbytes"]), float(report["seconds"]), rss, report)
+# -- payload -----------------------------------------------------------------------------------
 
 
-def emit(nbytes: int, seconds: float, **extra: object) -> None:
-    """What a child prints last: the figures ``run_child`` reads."""
-    print(json.dumps({"nbytes": nbytes, "seconds": seconds, **extra}), flush=True)
+def payload_pieces(size: int) -> Iterator[bytes]:
+    """The benchmark's ``size`` bytes, as BLOCK-sized pieces."""
+    full, rest = divmod(size, len(BLOCK))
+    for _ in range(full):
+        yield BLOCK
+    if rest:
+        yield BLOCK[:rest]
+
+
+def payload_digest(size: int) -> str:
+    hasher = hashlib.sha256()
+    for piece in payload_pieces(size):
+        hasher.update(piece)
+    return "sha256:" + hasher.hexdigest()
+
+
+def write_payload(path: Path, size: int) -> str:
+    """Write the payload to ``path`` (for steps that stream from a file); return its digest."""
+    with path.open("wb") as out:
+        for piece in payload_pieces(size):
+            out.write(piece)
+    return payload_digest(size)
 
 
 class RepeatingReader(io.RawIOBase):
@@ -105,21 +131,158 @@ class NullSink(io.RawIOBase):
         return n
 
 
+# -- children ----------------------------------------------------------------------------------
+
+
+def run_child(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> Measured:
+    """Run ``argv``; it must print one JSON object with ``nbytes`` and ``seconds`` last.
+
+    The peak RSS comes from the kernel's accounting of that child (``wait4``), in bytes.
+    """
+    proc = subprocess.Popen(
+        list(argv), stdout=subprocess.PIPE, env={**os.environ, **(env or {})}, text=True
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:4]}... failed with {proc.returncode}:\n{out[-2000:]}")
+    report = json.loads(out.strip().splitlines()[-1])
+    rss = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    return Measured(int(report["nbytes"]), float(report["seconds"]), rss, report)
+
+
+def run_step(
+    script: str, step: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> Measured:
+    """Run one step of ``script`` in a child: ``script --child JSON`` (see ``child_step``)."""
+    return run_child([sys.executable, script, "--child", json.dumps(step)], env=env)
+
+
+def child_step(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
+    """In a child: the step ``run_step`` passed; ``None`` in the parent."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) == 2 and args[0] == "--child":
+        step: dict[str, Any] = json.loads(args[1])
+        return step
+    return None
+
+
+def emit(nbytes: int, seconds: float, **extra: object) -> None:
+    """What a child prints last: the figures ``run_child`` reads."""
+    print(json.dumps({"nbytes": nbytes, "seconds": seconds, **extra}), flush=True)
+
+
+@contextlib.contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    """``with stopwatch() as t: ...`` then ``t[0]`` holds the elapsed wall seconds."""
+    box = [0.0]
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box[0] = time.perf_counter() - start
+
+
+def peak_rss_of(pid: int) -> int:
+    """A running process's peak RSS so far (``VmHWM``), in bytes; 0 when unknown."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+# -- emulators ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server of our own on 127.0.0.1 (stopped by PID at the end); yields its URL."""
+    from tests.emulators._process import free_port, http_ready, running
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    os.environ.update(S3_CREDENTIALS)
+    with running(argv, http_ready(url + "/moto-api/data.json"), name="moto", log_dir=LOG_DIR):
+        yield url
+
+
+# -- tables and the entry point ----------------------------------------------------------------
+
+
 def mb(nbytes: int) -> str:
     return f"{nbytes / MiB:,.0f} MiB" if nbytes < 1024 * MiB else f"{nbytes / MiB / 1024:g} GiB"
 
 
-def ratio_table(rows: Sequence[tuple[str, str, Measured, Measured]]) -> str:
-    """Markdown table: (size, operation, cargohold, sdk) per row, with the ratio of MB/s."""
+def _rss(m: Measured) -> str:
+    return f"{m.peak_rss / MiB:,.0f} MiB" if m.peak_rss else "-"
+
+
+def ratio_table(rows: Sequence[Row], base: str = "SDK") -> str:
+    """Markdown table of one run: MB/s of cargohold and the baseline, their ratio, peak RSS."""
     lines = [
-        "| size | operation | cargohold MB/s | SDK MB/s | ratio"
-        " | cargohold peak RSS | SDK peak RSS |",
+        f"| case | operation | cargohold MB/s | {base} MB/s | ratio"
+        f" | cargohold peak RSS | {base} peak RSS |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    for size, op, ours, theirs in rows:
+    for r in rows:
         lines.append(
-            f"| {size} | {op} | {ours.mb_per_s:,.1f} | {theirs.mb_per_s:,.1f} | "
-            f"{ours.mb_per_s / theirs.mb_per_s:.2f} | {ours.peak_rss / MiB:,.0f} MiB | "
-            f"{theirs.peak_rss / MiB:,.0f} MiB |"
+            f"| {r.case} | {r.operation} | {r.ours.mb_per_s:,.1f} | {r.base.mb_per_s:,.1f} | "
+            f"{r.ratio:.2f} | {_rss(r.ours)} | {_rss(r.base)} |"
         )
     return "\n".join(lines)
+
+
+def spread_table(runs: Sequence[Sequence[Row]], base: str = "SDK") -> str:
+    """Markdown table over several runs: min-max MB/s, median and range of the ratio."""
+
+    def span(values: Sequence[float], fmt: str = ",.1f") -> str:
+        return f"{min(values):{fmt}}-{max(values):{fmt}}"
+
+    lines = [
+        f"| case | operation | cargohold MB/s | {base} MB/s | ratio median (range)"
+        " | cargohold peak RSS (max) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for i, first in enumerate(runs[0]):
+        same = [run[i] for run in runs]
+        ratios = [r.ratio for r in same]
+        rss = max(r.ours.peak_rss for r in same)
+        lines.append(
+            f"| {first.case} | {first.operation} | {span([r.ours.mb_per_s for r in same])} | "
+            f"{span([r.base.mb_per_s for r in same])} | {statistics.median(ratios):.2f} "
+            f"({span(ratios, '.2f')}) | {rss / MiB:,.0f} MiB |"
+        )
+    return "\n".join(lines)
+
+
+def bench_main(
+    parser: argparse.ArgumentParser,
+    measure: Callable[[argparse.Namespace], list[Row]],
+    base: str = "SDK",
+    child: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """In a child: run its step. Else parse the command line, run ``measure`` ``--repeat``
+    times and print the tables."""
+    if child is not None and (step := child_step()) is not None:
+        child(step)
+        return
+    parser.add_argument("--repeat", type=int, default=1, help="runs, each on a fresh emulator")
+    repeat(parser.parse_args(), measure, base)
+
+
+def repeat(
+    args: argparse.Namespace,
+    measure: Callable[[argparse.Namespace], list[Row]],
+    base: str = "SDK",
+) -> list[list[Row]]:
+    runs: list[list[Row]] = []
+    for n in range(1, args.repeat + 1):
+        runs.append(measure(args))
+        print(f"\nrun {n}:\n{ratio_table(runs[-1], base)}", flush=True)
+    if len(runs) > 1:
+        print(f"\nover {len(runs)} runs:\n{spread_table(runs, base)}", flush=True)
+    return runs

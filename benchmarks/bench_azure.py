@@ -1,53 +1,46 @@
 """Azure Blob: a 256 MiB blob through cargohold and through azure-storage-blob, on one Azurite.
 
     python benchmarks/bench_azure.py [--size-mib 256] [--part-mib 8] [--concurrency 4]
-                                     [--connection-string CS]
+                                     [--connection-string CS] [--repeat N]
 
-Starts one Azurite on loopback (unless a connection string is given, or
-``CARGOHOLD_TEST_AZURE_CONNECTION_STRING`` is set) and measures, each step in a child process
-of its own so that its peak RSS is its own:
+Starts its own Azurite on 127.0.0.1 (unless a connection string is given, or
+``CARGOHOLD_TEST_AZURE_CONNECTION_STRING`` is set) and stops it by PID. Each step runs in a
+child process of its own so that its peak RSS is its own:
 
 * ``sdk-upload``: ``BlobClient.upload_blob(stream, max_concurrency=C)`` staging part-size blocks
 * ``sdk-download``: ``BlobClient.download_blob(max_concurrency=C).readall()``
 * ``cargohold-ingest``: ``Writer.write`` in part-size pieces, then ``commit`` with the digest
 * ``cargohold-read``: ``ReaderAt.read_at(0, size)``
 
-Both sides read the payload from the same temporary file. Prints a table, the cargohold/SDK
-ratios, and the whole result as one JSON line.
+Both sides read the payload from the same temporary file.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
-import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-MiB = 1 << 20
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    LOG_DIR,
+    MiB,
+    Row,
+    bench_main,
+    emit,
+    run_step,
+    stopwatch,
+    write_payload,
+)
+
+BASE = "azure-storage-blob"
 STEPS = ("sdk-upload", "sdk-download", "cargohold-ingest", "cargohold-read")
-
-
-def _rss_mib() -> float:
-    """Peak resident set size of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _sha256_of(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as source:
-        while chunk := source.read(4 * MiB):
-            hasher.update(chunk)
-    return "sha256:" + hasher.hexdigest()
 
 
 def _sdk_step(step: str, cs: str, container: str, path: Path, part: int, conc: int) -> None:
@@ -87,18 +80,15 @@ def _cargohold_step(
         store.close()
 
 
-def _child(args: argparse.Namespace) -> None:
-    path, part = Path(args.file), args.part_mib * MiB
+def child(step: dict[str, Any]) -> None:
+    path, part, conc = Path(step["file"]), step["part_mib"] * MiB, step["concurrency"]
     cs = os.environ["AZURE_STORAGE_CONNECTION_STRING"]
-    digest = _sha256_of(path)  # the descriptor a client already has; cargohold re-hashes
-    before = _rss_mib()
-    started = time.perf_counter()
-    if args.step.startswith("sdk"):
-        _sdk_step(args.step, cs, args.container, path, part, args.concurrency)
-    else:
-        _cargohold_step(args.step, args.container, path, digest, part, args.concurrency)
-    seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "peak_rss_mib": _rss_mib(), "start_rss_mib": before}))
+    with stopwatch() as took:
+        if step["step"].startswith("sdk"):
+            _sdk_step(step["step"], cs, step["container"], path, part, conc)
+        else:
+            _cargohold_step(step["step"], step["container"], path, step["digest"], part, conc)
+    emit(path.stat().st_size, took[0])
 
 
 @contextlib.contextmanager
@@ -106,7 +96,6 @@ def _azurite(connection_string: str | None) -> Iterator[str]:
     if connection_string:
         yield connection_string
         return
-    sys.path.insert(0, str(REPO))
     from tests.emulators._process import free_port, http_ready, running
     from tests.emulators.azurite import AZURITE_BLOB, DEV_ACCOUNT, dev_connection_string
 
@@ -117,65 +106,44 @@ def _azurite(connection_string: str | None) -> Iterator[str]:
             "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--disableTelemetry",
             "--silent", "--blobKeepAliveTimeout", "300"]  # fmt: skip
     probe = http_ready(f"http://127.0.0.1:{port}/{DEV_ACCOUNT}?comp=list")
-    with running(argv, probe, name=f"azurite-bench-{port}", log_dir=REPO / "test-logs"):
+    cwd = str(AZURITE_BLOB.parents[2])
+    with running(argv, probe, name="azurite", log_dir=LOG_DIR, cwd=cwd):
         yield dev_connection_string(port)
 
 
-def _write_payload(path: Path, size: int) -> None:
-    block = hashlib.shake_256(b"azure-bench").digest(MiB)
-    with path.open("wb") as out:
-        for start in range(0, size, MiB):
-            out.write(block[: min(MiB, size - start)])
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--size-mib", type=int, default=256)
-    parser.add_argument("--part-mib", type=int, default=8)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument(
-        "--connection-string", default=os.environ.get("CARGOHOLD_TEST_AZURE_CONNECTION_STRING")
-    )
-    parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
-    parser.add_argument("--container", help=argparse.SUPPRESS)
-    parser.add_argument("--file", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.step:
-        _child(args)
-        return
+def measure(args: argparse.Namespace) -> list[Row]:
+    """One run on a fresh Azurite: the four steps, in order."""
+    from azure.storage.blob import BlobServiceClient
 
     size = args.size_mib * MiB
-    results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp, _azurite(args.connection_string) as cs:
-        from azure.storage.blob import BlobServiceClient
-
         path = Path(tmp) / "payload"
-        _write_payload(path, size)
+        digest = write_payload(path, size)
         container = f"bench-{uuid.uuid4().hex[:12]}"
         with BlobServiceClient.from_connection_string(cs) as service:
             service.create_container(container)
         # The connection string goes to the steps through the environment, never argv.
-        env = {**os.environ, "AZURE_STORAGE_CONNECTION_STRING": cs}
-        for step in STEPS:
-            argv = [sys.executable, __file__, "--step", step, "--container", container,
-                    "--file", str(path), "--part-mib", str(args.part_mib),
-                    "--concurrency", str(args.concurrency)]  # fmt: skip
-            out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True)
-            results[step] = json.loads(out.stdout.strip().splitlines()[-1])
-            results[step]["mib_per_s"] = size / MiB / results[step]["seconds"]
+        env = {"AZURE_STORAGE_CONNECTION_STRING": cs}
+        common = {"container": container, "file": str(path), "digest": digest,
+                  "part_mib": args.part_mib, "concurrency": args.concurrency}  # fmt: skip
+        got = {step: run_step(__file__, {"step": step, **common}, env) for step in STEPS}
+    case = f"{args.size_mib} MiB"
+    return [
+        Row(case, "ingest", got["cargohold-ingest"], got["sdk-upload"]),
+        Row(case, "read", got["cargohold-read"], got["sdk-download"]),
+    ]
 
-    upload = results["cargohold-ingest"]["mib_per_s"] / results["sdk-upload"]["mib_per_s"]
-    download = results["cargohold-read"]["mib_per_s"] / results["sdk-download"]["mib_per_s"]
-    print(f"{args.size_mib} MiB blob, {args.part_mib} MiB parts/blocks, "
-          f"concurrency {args.concurrency}, Azurite")  # fmt: skip
-    print(f"{'step':<18}{'MiB/s':>9}{'seconds':>10}{'peak RSS MiB':>14}")
-    for step, r in results.items():
-        print(f"{step:<18}{r['mib_per_s']:>9.1f}{r['seconds']:>10.2f}{r['peak_rss_mib']:>14.0f}")
-    print(f"cargohold/SDK ratio: write {upload:.2f}, read {download:.2f}")
-    print(json.dumps({"size_mib": args.size_mib, "part_mib": args.part_mib,
-                      "concurrency": args.concurrency, "steps": results,
-                      "write_ratio": upload, "read_ratio": download}))  # fmt: skip
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--size-mib", type=int, default=256)
+    p.add_argument("--part-mib", type=int, default=8)
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument(
+        "--connection-string", default=os.environ.get("CARGOHOLD_TEST_AZURE_CONNECTION_STRING")
+    )
+    return p
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(parser(), measure, BASE, child)

@@ -222,16 +222,24 @@ class LocalDriver:
             os.unlink(path)
 
     def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
+        """A hard link where possible: objects are never changed in place (every write
+        renames a new file over the name), so a link is as good as a copy and costs no I/O."""
         tmp = self._tmp / uuid.uuid4().hex
+        source = self._path(src)
         try:
-            shutil.copyfile(self._path(src), tmp)
+            try:
+                os.link(source, tmp)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                    raise
+                shutil.copyfile(source, tmp)
+                if self._fsync:
+                    with open(tmp, "rb") as handle:
+                        os.fsync(handle.fileno())
         except OSError as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise _translate(exc, src) from exc
-        if self._fsync:
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
         return self._place(tmp, self._path(dst), if_none_match=if_none_match)
 
     def _session(self, key: str, upload_id: str) -> Path:

@@ -14,6 +14,8 @@ URL options (see docs/drivers/s3.md): ``region``, ``endpoint_url``, ``addressing
 
 from __future__ import annotations
 
+import builtins
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -125,6 +127,9 @@ class S3Driver:
         self.client: S3Client = self.settings.client()
         self._create = self.settings.create_args()
         self._conditional_delete = True
+        # upload id -> part number -> (ETag, CRC32) of the parts this process uploaded
+        self._crc: dict[str, dict[int, tuple[str, str]]] = {}
+        self._crc_lock = threading.Lock()
         """Cleared when the server answers NotImplemented to DeleteObject with If-Match."""
         self.copy_part_size = LIMITS.max_part_size
         """Largest piece one UploadPartCopy moves (S3 allows 5 GiB)."""
@@ -258,19 +263,32 @@ class S3Driver:
                 CopySource={"Bucket": self.bucket, "Key": src},
                 CopySourceRange=f"bytes={first}-{last}",
             )
-        return Part(number, last - first + 1, resp["CopyPartResult"]["ETag"])
+        result = resp["CopyPartResult"]
+        self._remember(upload_id, number, result["ETag"], result.get("ChecksumCRC32"))
+        return Part(number, last - first + 1, result["ETag"])
 
     def start_upload(self, key: str) -> str:
         with s3_errors(f"start upload {key}"):
-            resp = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **self._create)  # type: ignore[arg-type]
-        return resp["UploadId"]
+            resp = self.client.create_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                ChecksumAlgorithm="CRC32",
+                **self._create,  # type: ignore[arg-type]
+            )
+        upload_id: str = resp["UploadId"]
+        return upload_id
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> Part:
         with s3_errors(f"upload part {number} of {key}"):
             resp = self.client.upload_part(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
             )
+        self._remember(upload_id, number, resp["ETag"], resp.get("ChecksumCRC32"))
         return Part(number, len(data), resp["ETag"])
+
+    def _remember(self, upload_id: str, number: int, etag: str, crc32: str | None) -> None:
+        with self._crc_lock:
+            self._crc.setdefault(upload_id, {})[number] = (etag, crc32 or "")
 
     def list_parts(self, key: str, upload_id: str) -> _PartList:
         pages = self.client.get_paginator("list_parts")
@@ -290,7 +308,7 @@ class S3Driver:
             "Bucket": self.bucket,
             "Key": key,
             "UploadId": upload_id,
-            "MultipartUpload": {"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in parts]},
+            "MultipartUpload": {"Parts": self._complete_entries(key, upload_id, parts)},
         }
         condition = Condition.NONE
         if if_none_match:
@@ -299,7 +317,39 @@ class S3Driver:
         with s3_errors(f"complete upload of {key}", condition):
             return self.client.complete_multipart_upload(**args)["ETag"]
 
+    def _complete_entries(
+        self, key: str, upload_id: str, parts: Sequence[Part]
+    ) -> builtins.list[dict[str, Any]]:
+        """The Parts of a CompleteMultipartUpload, each with its CRC32 where S3 has one.
+
+        Uploads are created with ``ChecksumAlgorithm=CRC32``, as boto3's transfer manager does:
+        botocore sends every part's CRC32 anyway, and the server then need not checksum the
+        whole object again at completion. S3 wants each part's checksum repeated here: this
+        process remembers the ones it uploaded; a session resumed from elsewhere gets the rest
+        from ListParts (servers that do not keep them, like moto, do not need them).
+        """
+        with self._crc_lock:
+            known = self._crc.pop(upload_id, {})
+        if any(known.get(p.number, ("", ""))[0] != p.etag for p in parts):
+            with s3_errors(f"list parts of {key}"):
+                for page in self.client.get_paginator("list_parts").paginate(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id
+                ):
+                    for p in page.get("Parts", []):
+                        if p.get("ChecksumCRC32"):
+                            known[p["PartNumber"]] = (p["ETag"], p["ChecksumCRC32"])
+        entries: builtins.list[dict[str, Any]] = []
+        for part in parts:
+            entry: dict[str, Any] = {"PartNumber": part.number, "ETag": part.etag}
+            etag, crc32 = known.get(part.number, ("", ""))
+            if crc32 and etag == part.etag:
+                entry["ChecksumCRC32"] = crc32
+            entries.append(entry)
+        return entries
+
     def abort_upload(self, key: str, upload_id: str) -> None:
+        with self._crc_lock:
+            self._crc.pop(upload_id, None)
         with s3_errors(f"abort upload of {key}"):
             try:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)

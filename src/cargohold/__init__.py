@@ -68,14 +68,16 @@ def open_store(url: str, **options: Any) -> Store:
     """Open the store at ``url`` (``memory://``, ``file://``, ``s3://``, ``gs://``, ``az://``).
 
     Store options (URL query or keywords): ``lease_timeout`` (seconds, default 60),
-    ``part_size`` (bytes), ``concurrency`` (parallel part uploads). Everything else goes to the
-    driver; unknown options raise InvalidArgumentError.
+    ``part_size`` (bytes), ``concurrency`` (parallel part uploads), ``read_streams``
+    (parallel ranged gets of one large read; the driver's default, else ``concurrency``).
+    Everything else goes to the driver; unknown options raise InvalidArgumentError.
     """
     parts, merged = parse_url(url, options)
     store_opts = {name: merged.pop(name) for name in list(merged) if name in STORE_OPTIONS}
     lease_timeout = _number(store_opts, "lease_timeout", float) or DEFAULT_LEASE_TIMEOUT
     part_size = _number(store_opts, "part_size", int)
     concurrency = _number(store_opts, "concurrency", int)
+    read_streams = _number(store_opts, "read_streams", int)
     opened = open_driver(parts, merged)
     try:
         return Store(
@@ -84,6 +86,7 @@ def open_store(url: str, **options: Any) -> Store:
             lease_timeout=lease_timeout,
             part_size=part_size,
             concurrency=concurrency,
+            read_streams=read_streams,
         )
     except BaseException:
         opened.driver.close()

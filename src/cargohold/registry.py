@@ -23,7 +23,7 @@ from .errors import InvalidArgumentError
 
 __all__ = ["STORE_OPTIONS", "DriverFactory", "OpenedDriver", "open_driver", "parse_url"]
 
-STORE_OPTIONS = frozenset({"lease_timeout", "part_size", "concurrency"})
+STORE_OPTIONS = frozenset({"lease_timeout", "part_size", "concurrency", "read_streams"})
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ class Store:
         lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
         part_size: int | None = None,
         concurrency: int | None = None,
+        read_streams: int | None = None,
     ) -> None:
         limits = driver.limits
         self.driver = driver if isinstance(driver, MeteredDriver) else MeteredDriver(driver)
@@ -83,6 +84,7 @@ class Store:
                 f"part_size {self.part_size} exceeds the service's maximum {limits.max_part_size}"
             )
         self.concurrency = max(1, concurrency or limits.default_concurrency)
+        self.read_streams = max(1, read_streams or limits.read_streams or self.concurrency)
         self.leases = LeaseManager(self.driver, self.lease_timeout)
         self.labels = LabelStore(self.driver)
         self.executor = ThreadPoolExecutor(
@@ -130,7 +132,7 @@ class Store:
         digest = _digest_of(desc)
         obj = self._head_blob(digest)
         return ReaderAt(
-            self.driver, obj.key, obj.size, self.executor, self.part_size, self.concurrency
+            self.driver, obj.key, obj.size, self.executor, self.part_size, self.read_streams
         )
 
     def blob_exists(self, key: str) -> bool:

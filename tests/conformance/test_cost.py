@@ -73,7 +73,7 @@ def test_big_read_takes_one_ranged_get_per_stream(
     reader = cstore.reader_at(digest)
     cstore.driver.reset_calls()
     assert reader.read_at(0, len(data)) == data
-    assert cstore.driver.calls["get_range"] == min(cstore.concurrency, 9), cstore.driver.calls
+    assert cstore.driver.calls["get_range"] == min(cstore.read_streams, 9), cstore.driver.calls
     cstore.driver.reset_calls()
     assert reader.read_at(5, cstore.part_size) == data[5 : 5 + cstore.part_size]
     assert cstore.driver.calls["get_range"] == 1, cstore.driver.calls

@@ -94,6 +94,8 @@ class DriverLimits:
     """``set_metadata`` replaces an object's metadata without rewriting its bytes."""
     metadata_in_listing: bool = False
     """``list(..., metadata=True)`` carries each object's metadata."""
+    read_streams: int = 0
+    """Parallel ranged gets for one large read; 0 = the store's upload concurrency."""
     abort_removes_parts: bool = True
     """``abort_upload`` removes the parts at once (Azure's staged blocks only expire)."""
 

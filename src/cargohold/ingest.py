@@ -402,6 +402,13 @@ class Writer:
             )
         if want and want != actual:
             raise FailedPreconditionError(f"unexpected commit digest {actual}, expected {want}")
+        if self._record.expected and self._record.expected != actual:
+            # The upload session was opened under the expected digest's key: those parts can
+            # never be published under another digest. truncate(0) starts over.
+            raise FailedPreconditionError(
+                f"unexpected commit digest {actual}: the ingestion was started for "
+                f"{self._record.expected}"
+            )
         store = self._store
         store.leases.renew(self._lease)
         blob_key = store.blob_key(parse_digest(actual))
@@ -440,6 +447,9 @@ class Writer:
             ) from self._error
         key, upload_id = self._record.upload_key, self._record.upload_id
         assert key is not None and upload_id is not None
+        if key != blob_key and key != self._store.upload_key(self._ref, ""):
+            # Never complete a session into another digest's key (checked in _commit too).
+            raise FailedPreconditionError(f"ingestion {self._ref!r} targets another digest")
         parts = list(self._parts)
         try:
             if self._buffer or not parts:

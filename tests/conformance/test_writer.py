@@ -296,3 +296,20 @@ def test_abort_from_another_store_object_makes_close_a_no_op(cstore: Store, stor
     writer.close()
     with pytest.raises(NotFoundError):
         cstore.status("abort-elsewhere")
+
+
+def test_commit_under_another_digest_than_started_with_is_refused(cstore: Store) -> None:
+    started_for = random_bytes(2 * cstore.part_size + 3, seed=13)
+    actual = random_bytes(2 * cstore.part_size + 3, seed=14)
+    writer = cstore.writer("switched", Descriptor(digest=digest_of(started_for)))
+    writer.write(actual)
+    with pytest.raises(FailedPreconditionError):
+        writer.commit(len(actual), digest_of(actual))
+    for digest in (digest_of(started_for), digest_of(actual)):
+        with pytest.raises(NotFoundError):
+            cstore.info(digest)
+    with cstore.writer("switched") as again:
+        again.truncate(0)
+        again.write(started_for)
+        again.commit(len(started_for), digest_of(started_for))
+    assert _read_all(cstore, digest_of(started_for)) == started_for

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from urllib.parse import urlsplit
 
 import pytest
@@ -67,13 +67,11 @@ def test_both_account_forms_conflict() -> None:
         )
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("azure.identity") is not None, reason="azure-identity is installed"
-)
 def test_account_url_without_azure_identity_hints_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    monkeypatch.setitem(sys.modules, "azure.identity", None)  # as if it were not installed
     with pytest.raises(InvalidArgumentError, match=r"cargohold\[azure-identity\]"):
         _open("az://container/x", account_url="https://acct.example")
 

@@ -158,15 +158,6 @@ class Hasher:
             return None
         return self._ctx.raw[: self._spec.ctx_size]
 
-    def copy(self) -> Hasher:
-        """An independent hasher at the same position."""
-        if self._fallback is not None:
-            clone = Hasher.__new__(Hasher)
-            clone.algorithm, clone._spec, clone._ctx = self.algorithm, self._spec, None
-            clone._fallback = self._fallback.copy()
-            return clone
-        return Hasher(self.algorithm, self.state())
-
 
 def new_hasher(algorithm: str = "sha256", state: bytes | None = None) -> Hasher:
     """A hasher for ``algorithm``, fresh or resumed from ``state``."""

@@ -31,7 +31,14 @@ from .errors import (
     UnavailableError,
 )
 
-__all__ = ["SIDECAR_SUFFIX", "LabelRecord", "LabelStore", "apply_update", "validate_labels"]
+__all__ = [
+    "SIDECAR_SUFFIX",
+    "LabelRecord",
+    "LabelStore",
+    "apply_update",
+    "check_fieldpaths",
+    "validate_labels",
+]
 
 MAX_LABEL_BYTES = 4096
 SIDECAR_SUFFIX = ".labels"
@@ -64,28 +71,35 @@ def validate_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
     return checked
 
 
+def check_fieldpaths(fieldpaths: tuple[str, ...]) -> None:
+    """Only ``labels`` and ``labels.<key>`` can be updated; anything else is InvalidArgument."""
+    for path in fieldpaths:
+        if not isinstance(path, str) or not (
+            path == "labels" or (path.startswith("labels.") and len(path) > len("labels."))
+        ):
+            raise InvalidArgumentError(
+                f"cannot update field {str(path)[:200]!r}: only 'labels' and 'labels.<key>' "
+                "can change"
+            )
+
+
 def apply_update(
     current: Mapping[str, str], wanted: Mapping[str, str], fieldpaths: tuple[str, ...]
 ) -> dict[str, str]:
     """The label set after ``update(info, *fieldpaths)`` (containerd's rules)."""
+    check_fieldpaths(fieldpaths)
     if not fieldpaths:
         return dict(wanted)
     result = dict(current)
     for path in fieldpaths:
-        if not isinstance(path, str):
-            raise InvalidArgumentError("fieldpaths must be strings")
         if path == "labels":
             result = dict(wanted)
-        elif path.startswith("labels.") and len(path) > len("labels."):
-            key = path[len("labels.") :]
-            if key in wanted:
-                result[key] = wanted[key]
-            else:
-                result.pop(key, None)
+            continue
+        key = path[len("labels.") :]
+        if key in wanted:
+            result[key] = wanted[key]
         else:
-            raise InvalidArgumentError(
-                f"cannot update field {path[:200]!r}: only 'labels' and 'labels.<key>' can change"
-            )
+            result.pop(key, None)
     return validate_labels(result)
 
 
@@ -167,18 +181,15 @@ class LabelStore:
         return {_INLINE_KEY: value}
 
     def _store(self, key: str, record: LabelRecord, etag: str | None) -> None:
-        raw = record.encode()
-        if self.inline:
-            value = base64.urlsafe_b64encode(raw).decode()
-            if len(_INLINE_KEY) + len(value) <= self._budget:
-                assert isinstance(self._driver, MetadataWriter)
-                self._driver.set_metadata(key, {_INLINE_KEY: value}, if_match=etag)
-                return
-            self._driver.put(key + SIDECAR_SUFFIX, raw)
-            assert isinstance(self._driver, MetadataWriter)
-            self._driver.set_metadata(key, {_SPILL_KEY: "1"}, if_match=etag)
+        if not self.inline:
+            self._driver.put(key + SIDECAR_SUFFIX, record.encode())
             return
-        self._driver.put(key + SIDECAR_SUFFIX, raw)
+        assert isinstance(self._driver, MetadataWriter)
+        metadata = self.inline_metadata(record)
+        if metadata is None:  # too big for the metadata budget: spill to the sidecar
+            self._driver.put(key + SIDECAR_SUFFIX, record.encode())
+            metadata = {_SPILL_KEY: "1"}
+        self._driver.set_metadata(key, metadata, if_match=etag)
 
     def update(
         self,

@@ -28,7 +28,7 @@ from .errors import (
 )
 from .filters import Filter, info_adaptor, parse_filters, status_adaptor
 from .ingest import IngestRecord, Writer, decode_state, encode_state, utcnow
-from .labels import SIDECAR_SUFFIX, LabelRecord, LabelStore, validate_labels
+from .labels import SIDECAR_SUFFIX, LabelRecord, LabelStore, check_fieldpaths, validate_labels
 from .locks import DEFAULT_LEASE_TIMEOUT, LeaseManager
 from .types import Descriptor, Info, Status
 
@@ -150,13 +150,7 @@ class Store:
             raise InvalidArgumentError(f"update needs an Info, got {type(info).__name__}")
         parsed = parse_digest(info.digest)
         wanted = validate_labels(info.labels)
-        for path in fieldpaths:
-            if not isinstance(path, str) or not (
-                path == "labels" or (path.startswith("labels.") and len(path) > 7)
-            ):
-                raise InvalidArgumentError(
-                    f"cannot update field {path!r}: only 'labels' and 'labels.<key>' can change"
-                )
+        check_fieldpaths(tuple(fieldpaths))  # before any request: bad input changes nothing
         try:
             obj, record = self.labels.update(
                 self.blob_key(parsed), wanted, tuple(fieldpaths), utcnow()
@@ -171,37 +165,35 @@ class Store:
         return self._walk(matcher)
 
     def _walk(self, matcher: Filter) -> Iterator[Info]:
+        for digest, obj, has_sidecar in self._listed_blobs():
+            info = self._info(digest, obj, self.labels.from_object(obj, has_sidecar))
+            if matcher.match(info_adaptor(info)):
+                yield info
+
+    def _listed_blobs(self) -> Iterator[tuple[Digest, ObjectInfo, bool]]:
+        """Every blob in one listing of ``blobs/``, with whether a label sidecar follows it.
+
+        A sidecar's key is its blob's key + ``.labels``, so it comes right after the blob in
+        the listing's lexicographic order: one item of lookahead is enough.
+        """
         base = f"{self._root}blobs/"
-        listing = self.driver.list(base, metadata=self.labels.wants_listing_metadata())
         pending: tuple[Digest, ObjectInfo] | None = None
-        for obj in listing:
-            name = obj.key[len(base) :]
-            if name.endswith(SIDECAR_SUFFIX):
-                blob_name = name[: -len(SIDECAR_SUFFIX)]
-                if pending is not None and f"{pending[0].algorithm}/{pending[0].hex}" == blob_name:
-                    info = self._info(
-                        pending[0], pending[1], self.labels.from_object(pending[1], True)
-                    )
+        for obj in self.driver.list(base, metadata=self.labels.wants_listing_metadata()):
+            if obj.key.endswith(SIDECAR_SUFFIX):
+                if pending is not None and pending[1].key + SIDECAR_SUFFIX == obj.key:
+                    yield pending[0], pending[1], True
                     pending = None
-                    if matcher.match(info_adaptor(info)):
-                        yield info
                 continue
             if pending is not None:
-                info = self._info(
-                    pending[0], pending[1], self.labels.from_object(pending[1], False)
-                )
+                yield pending[0], pending[1], False
                 pending = None
-                if matcher.match(info_adaptor(info)):
-                    yield info
             try:
-                digest = parse_digest(name.replace("/", ":", 1))
+                digest = parse_digest(obj.key[len(base) :].replace("/", ":", 1))
             except InvalidArgumentError:
                 continue  # not a blob of ours
             pending = (digest, obj)
         if pending is not None:
-            info = self._info(pending[0], pending[1], self.labels.from_object(pending[1], False))
-            if matcher.match(info_adaptor(info)):
-                yield info
+            yield pending[0], pending[1], False
 
     def delete(self, digest: str) -> None:
         """Remove a blob and its labels."""

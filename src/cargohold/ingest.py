@@ -39,6 +39,7 @@ from .errors import (
 )
 from .labels import LabelRecord, validate_labels
 from .locks import Lease
+from .partbuffer import PartBuffer
 from .types import Status
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class Writer:
         self._ref = ref
         self._lease = lease
         self._record = record
-        self._buffer = bytearray(tail)
+        self._buffer = PartBuffer(tail)
         self._hasher = hasher
         self._parts: list[Part] = [Part(int(n), int(s), str(e)) for n, s, e in record.parts]
         self._pending: list[_Pending] = []
@@ -200,10 +201,13 @@ class Writer:
                     self._record.offset += part_size
                     self._upload(part, final=False)
                     continue
-                chunk = view[pos : pos + part_size - len(self._buffer)]
-                start = len(self._buffer)
-                self._buffer += chunk
-                self._hasher.update(self._buffer, start)
+                take = min(size - pos, part_size - len(self._buffer))
+                if take == size and isinstance(data, bytes):
+                    chunk = data  # immutable: held by reference until the part is cut
+                else:
+                    chunk = bytes(view[pos : pos + take])
+                self._hasher.update(chunk)
+                self._buffer.add(chunk)
                 pos += len(chunk)
                 self._record.offset += len(chunk)
                 if len(self._buffer) >= part_size:
@@ -221,9 +225,7 @@ class Writer:
         return len(self._parts) + len(self._pending) + 1
 
     def _cut_part(self) -> None:
-        data = bytes(self._buffer)
-        self._buffer.clear()
-        self._upload(data, final=False)
+        self._upload(self._buffer.take(), final=False)
 
     def _ensure_session(self) -> None:
         if self._record.upload_id is None:
@@ -338,7 +340,7 @@ class Writer:
         self._record.parts = [[p.number, p.size, p.etag] for p in self._parts]
         state = self._hasher.state()
         self._record.hash_state = state.hex() if state is not None else None
-        self._save(self._record, bytes(self._buffer))
+        self._save(self._record, self._buffer.getvalue())
         self._durable_offset = self._record.offset
 
     def close(self) -> None:
@@ -438,7 +440,7 @@ class Writer:
             return False
         if self._record.upload_id is None:
             metadata = self._store.labels.inline_metadata(record) if record else None
-            driver.put(blob_key, bytes(self._buffer), if_none_match=True, metadata=metadata)
+            driver.put(blob_key, self._buffer.getvalue(), if_none_match=True, metadata=metadata)
             return metadata is not None
         self._reap(wait=True)
         if self._error is not None:
@@ -454,7 +456,7 @@ class Writer:
         try:
             if self._buffer or not parts:
                 number = len(parts) + 1
-                tail = bytes(self._buffer)
+                tail = self._buffer.getvalue()
                 start = self._record.offset - len(tail)
                 parts.append(driver.upload_part_at(key, upload_id, number, start, tail))
             driver.complete_upload(key, upload_id, parts, if_none_match=key == blob_key)

@@ -6,6 +6,7 @@ import hashlib
 import queue
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -138,3 +139,54 @@ def test_concurrent_writer_on_same_ref_is_unavailable(served: Served) -> None:
     )
     outbox.put(None)
     assert list(call) == []  # the first stream ends cleanly after its half-close
+
+
+def _stream(served: Served) -> tuple[queue.Queue[pb.WriteContentRequest | None], Iterator[Any]]:
+    outbox: queue.Queue[pb.WriteContentRequest | None] = queue.Queue()
+
+    def requests() -> Iterator[pb.WriteContentRequest]:
+        while (item := outbox.get()) is not None:
+            yield item
+
+    return outbox, iter(served.stub.Write(requests()))
+
+
+def test_write_replies_ahead_and_stat_reports_settled_digest(served: Served) -> None:
+    outbox, replies = _stream(served)
+    chunks = [bytes([n]) * 70_000 for n in range(5)]
+    outbox.put(pb.WriteContentRequest(action=pb.STAT, ref="r/7/g"))
+    assert next(replies).offset == 0
+    offset = 0
+    for chunk in chunks:
+        outbox.put(pb.WriteContentRequest(action=pb.WRITE, offset=offset, data=chunk))
+        reply = next(replies)
+        offset += len(chunk)
+        # The reply is sent before the bytes are hashed: offset yes, digest not yet.
+        assert (reply.offset, reply.digest) == (offset, "")
+    outbox.put(pb.WriteContentRequest(action=pb.STAT))
+    stat = next(replies)
+    assert (stat.offset, stat.digest) == (offset, sha(b"".join(chunks)))
+    digest = stat.digest
+    outbox.put(pb.WriteContentRequest(action=pb.COMMIT, offset=offset, expected=digest))
+    assert next(replies).digest == sha(b"".join(chunks))
+    outbox.put(None)
+
+
+def test_write_failing_behind_its_reply_fails_the_next_request(served: Served) -> None:
+    outbox, replies = _stream(served)
+    outbox.put(pb.WriteContentRequest(action=pb.WRITE, ref="r/8/h", offset=0, data=b"a" * 1000))
+    assert next(replies).offset == 1000
+    outbox.put(pb.WriteContentRequest(action=pb.STAT))
+    assert next(replies).digest == sha(b"a" * 1000)
+    served.stub.Abort(pb.AbortRequest(ref="r/8/h"))  # the writer's next write fails
+    outbox.put(pb.WriteContentRequest(action=pb.WRITE, offset=1000, data=b"b" * 1000))
+    assert next(replies).offset == 2000
+    outbox.put(pb.WriteContentRequest(action=pb.STAT))
+    with pytest.raises(grpc.RpcError) as info:
+        next(replies)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "aborted" in (info.value.details() or "")
+    outbox.put(None)
+    with pytest.raises(grpc.RpcError) as gone:
+        served.stub.Status(pb.StatusRequest(ref="r/8/h"))
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND

@@ -98,7 +98,10 @@ class ContentServer:
     ) -> None:
         self.address = address
         self.holdings = Holdings(store, node_id)
-        self.servicer = ContentServicer(store, self.holdings)
+        self._write_pool = futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="cargohold-write"
+        )
+        self.servicer = ContentServicer(store, self.holdings, self._write_pool)
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cargohold-rpc"),
             options=[
@@ -148,6 +151,7 @@ class ContentServer:
         _log.info("shutting down", extra={"grace_seconds": grace})
         self._server.stop(grace).wait(grace + 5)
         self.servicer.close_writers()
+        self._write_pool.shutdown(wait=True)
         if self.address.kind == "unix":
             with contextlib.suppress(OSError):
                 os.unlink(self.address.target)

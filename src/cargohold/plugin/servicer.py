@@ -11,6 +11,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -74,9 +75,10 @@ def _stream(method: Callable[..., Iterator[_T]]) -> Callable[..., Iterator[_T]]:
 class ContentServicer(pb_grpc.ContentServicer):
     """containerd.services.content.v1.Content for one node over one store."""
 
-    def __init__(self, store: ContentStore, holdings: Holdings) -> None:
+    def __init__(self, store: ContentStore, holdings: Holdings, write_pool: Executor) -> None:
         self._store = store
         self._holdings = holdings
+        self._write_pool = write_pool
         self._writers: set[ContentWriter] = set()
         self._writers_lock = threading.Lock()
 
@@ -190,8 +192,11 @@ class ContentServicer(pb_grpc.ContentServicer):
         with self._writers_lock:
             self._writers.add(writer)
         try:
-            session = _WriteSession(self._store, writer, first, self._holdings)
-            yield from session.run(first, requests)
+            session = _WriteSession(self._store, writer, first, self._holdings, self._write_pool)
+            try:
+                yield from session.run(first, requests)
+            finally:
+                session.settle_quietly()
         finally:
             with self._writers_lock:
                 self._writers.discard(writer)
@@ -221,7 +226,16 @@ class ContentServicer(pb_grpc.ContentServicer):
 
 
 class _WriteSession:
-    """One Write stream: STAT / WRITE / COMMIT requests, one response each."""
+    """One Write stream: STAT / WRITE / COMMIT requests, one response each.
+
+    WRITE data is applied behind the reply: the reply (new offset, no digest) goes out as soon
+    as the request is checked, and the bytes are hashed and stored on ``pool`` while the client
+    sends its next request. Every request first waits for that write, so a failure ends the
+    stream at the next request with the write's own status, and STAT and COMMIT always answer
+    with the digest of every byte accepted. containerd's clients keep the last non-empty digest
+    they were sent and take a WRITE reply's offset only; its metadata layer sends STAT right
+    before COMMIT, so the digest it records is always the settled one.
+    """
 
     def __init__(
         self,
@@ -229,6 +243,7 @@ class _WriteSession:
         writer: ContentWriter,
         first: pb.WriteContentRequest,
         holdings: Holdings,
+        pool: Executor,
     ) -> None:
         self._store = store
         self._writer = writer
@@ -236,6 +251,21 @@ class _WriteSession:
         self._total = max(first.total, 0)
         self._expected = first.expected
         self._holdings = holdings
+        self._pool = pool
+        self._pending: Future[int] | None = None
+
+    def _settle(self) -> None:
+        """Wait for the write in flight; its error becomes the current request's."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def settle_quietly(self) -> None:
+        """At the end of the stream: finish the write in flight, logging a failure."""
+        try:
+            self._settle()
+        except Exception:
+            _log.warning("a write behind the stream failed", exc_info=True)
 
     def run(
         self, first: pb.WriteContentRequest, rest: Iterator[pb.WriteContentRequest]
@@ -249,6 +279,7 @@ class _WriteSession:
 
     def _handle(self, req: pb.WriteContentRequest) -> pb.WriteContentResponse:
         writer = self._writer
+        self._settle()
         status = writer.status()
         resp = pb.WriteContentResponse(action=req.action, offset=status.offset)
         if req.expected:
@@ -270,9 +301,12 @@ class _WriteSession:
         if req.offset == 0 and status.offset > 0:
             writer.truncate(0)
             resp.offset = 0
+        if req.data and req.action == pb.WRITE:
+            self._pending = self._pool.submit(writer.write, req.data)
+            resp.offset += len(req.data)
+            return resp  # the digest follows at the next STAT or COMMIT
         if req.data:
-            written = writer.write(req.data)
-            resp.offset += written
+            resp.offset += writer.write(req.data)
         if req.action == pb.COMMIT:
             self._commit(req)
         resp.digest = writer.digest()

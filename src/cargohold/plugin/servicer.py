@@ -301,12 +301,13 @@ class _WriteSession:
         if req.offset == 0 and status.offset > 0:
             writer.truncate(0)
             resp.offset = 0
-        if req.data and req.action == pb.WRITE:
-            self._pending = self._pool.submit(writer.write, req.data)
-            resp.offset += len(req.data)
+        data = req.data  # read once: every read of a bytes field copies it
+        if data and req.action == pb.WRITE:
+            self._pending = self._pool.submit(writer.write, data)
+            resp.offset += len(data)
             return resp  # the digest follows at the next STAT or COMMIT
-        if req.data:
-            resp.offset += writer.write(req.data)
+        if data:
+            resp.offset += writer.write(data)
         if req.action == pb.COMMIT:
             self._commit(req)
         resp.digest = writer.digest()

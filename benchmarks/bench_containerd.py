@@ -6,7 +6,12 @@ S3 served by a moto server of its own on 127.0.0.1. Prints MiB/s, the ratio to t
 (the target for file:// is >= 0.8) and the peak RSS of the ``cargohold serve`` process.
 Every containerd, serve process and moto server is started here and stopped by PID.
 
-    python benchmarks/bench_containerd.py [--size-mib 256] [--layers 4x32] [--s3] [--repeat N]
+With --floors it also ingests through ``stub_content_server.py``, a stand-in plugin that does
+nothing (``null``) or only hashes and writes the bytes (``hash-write``): the ceilings that the
+Python gRPC transport, and hashing plus writing on top of it, set on this machine.
+
+    python benchmarks/bench_containerd.py [--size-mib 256] [--layers 4x32] [--s3] [--floors]
+                                          [--repeat N]
 """
 
 from __future__ import annotations
@@ -22,16 +27,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Measured, MiB, Row, bench_main, mb, moto_server, peak_rss_of, stopwatch
-from tests.emulators.containerd import Host, containerd_process, serve_process
+from tests.emulators._process import running
+from tests.emulators.containerd import LOG_DIR, Host, containerd_process, serve_process
 from tests.plugin.oci import build_image
 
 BASE = "builtin"
+STUB = Path(__file__).resolve().parent / "stub_content_server.py"
 
 
 @contextlib.contextmanager
 def host(store_url: str | None, name: str) -> Iterator[tuple[Host, int]]:
     """A containerd on ``store_url`` through ``cargohold serve`` (builtin store when None).
 
+    A ``store_url`` of ``stub:MODE`` runs ``stub_content_server.py`` in that mode instead.
     Yields the host and the serve process's PID (0 for the builtin store).
     """
     with (
@@ -41,7 +49,11 @@ def host(store_url: str | None, name: str) -> Iterator[tuple[Host, int]]:
         host_dir, sock, serve_pid = Path(d), None, 0
         if store_url is not None:
             sock = host_dir / "content.sock"
-            serve = serve_process(store_url, sock, "bench", name=f"{name}-serve")
+            if store_url.startswith("stub:"):
+                argv = [sys.executable, str(STUB), str(sock), store_url[5:]]
+                serve = running(argv, sock.exists, name=f"{name}-stub", log_dir=LOG_DIR)
+            else:
+                serve = serve_process(store_url, sock, "bench", name=f"{name}-serve")
             serve_pid = stack.enter_context(serve).pid
         yield stack.enter_context(containerd_process(host_dir, sock, name=name)), serve_pid
 
@@ -56,9 +68,10 @@ def moto_store() -> Iterator[str]:
 
 
 def run(
-    store_url: str | None, name: str, blob: bytes, image_tar: Path, image_bytes: int
+    store_url: str | None, name: str, blob: bytes, image_tar: Path | None, image_bytes: int
 ) -> dict[str, Measured]:
-    """Ingest then import on one fresh containerd; the serve process's peak RSS with each."""
+    """Ingest then import (unless ``image_tar`` is None) on one fresh containerd; the serve
+    process's peak RSS with each."""
     digest = "sha256:" + hashlib.sha256(blob).hexdigest()
     with host(store_url, name) as (h, serve_pid):
         with stopwatch() as ingest:
@@ -66,6 +79,8 @@ def run(
                 "content", "ingest", "--expected-digest", digest, "bench", input=blob, timeout=900
             )
         ingest_rss = peak_rss_of(serve_pid) if serve_pid else 0
+        if image_tar is None:
+            return {"ingest": Measured(len(blob), ingest[0], ingest_rss, {})}
         with stopwatch() as imp:
             h.ctr("images", "import", "--no-unpack", "--all-platforms", str(image_tar), timeout=900)
         import_rss = peak_rss_of(serve_pid) if serve_pid else 0
@@ -90,9 +105,17 @@ def measure(args: argparse.Namespace) -> list[Row]:
         if args.s3:
             with moto_store() as url:
                 results["s3 (moto)"] = run(url, "bench-s3", blob, tar, image_bytes)
+        if args.floors:  # stand-ins that serve Write only: ingest, no import
+            for mode in ("null", "hash-write"):
+                results[f"stub {mode}"] = run(f"stub:{mode}", f"bench-{mode}", blob, None, 0)
     ops = {"ingest": f"ctr content ingest {mb(len(blob))}",
            "import": f"ctr images import {count}x{size} MiB layers"}  # fmt: skip
-    return [Row(store, ops[op], got[op], base[op]) for store, got in results.items() for op in ops]
+    return [
+        Row(store, ops[op], got[op], base[op])
+        for store, got in results.items()
+        for op in ops
+        if op in got
+    ]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -100,6 +123,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--size-mib", type=int, default=256)
     p.add_argument("--layers", default="4x32", help="COUNTxMiB of image layers")
     p.add_argument("--s3", action="store_true", help="also run on S3 (moto server)")
+    p.add_argument(
+        "--floors",
+        action="store_true",
+        help="also ingest through stub_content_server.py (null, hash-write): what any Python "
+        "gRPC plugin can reach here",
+    )
     return p
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import cargohold
-from tests.emulators.containerd import Host
+from tests.emulators.containerd import LOG_DIR, Host
 
 from .oci import build_image, read_layout
 
@@ -44,10 +44,17 @@ def committed_digests(serve_log: Path) -> set[str]:
     return {e["digest"] for e in entries if e.get("msg") == "blob committed"}
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 20) -> None:
+def wait_until(check: Callable[[], bool], timeout: float = 60, host: Host | None = None) -> None:
+    """Poll ``check``; on timeout, fail with what containerd's GC logged (if ``host``)."""
     deadline = time.monotonic() + timeout
     while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
+        if time.monotonic() >= deadline:
+            gc_lines = ""
+            if host is not None:
+                log = LOG_DIR / f"{host.name}.log"
+                lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+                gc_lines = "\n".join(ln for ln in lines if "garbage" in ln or "content" in ln)
+            raise AssertionError(f"condition not reached in {timeout} s\n{gc_lines[-4000:]}")
         time.sleep(0.2)
 
 
@@ -78,7 +85,7 @@ def test_content_commands(containerd_host: Callable[..., Host], file_store_url: 
 
     host.ctr("content", "rm", digest)
     assert digest not in host.ctr("content", "ls", "-q").stdout.decode().split()
-    wait_until(lambda: digest not in store_digests(file_store_url))
+    wait_until(lambda: digest not in store_digests(file_store_url), host=host)
 
 
 def test_image_import_export(
@@ -127,7 +134,7 @@ def test_two_hosts_share_one_store(
     assert export_image(host_b, tmp_path).items() >= image.blobs.items()
 
     host_b.ctr("images", "rm", "--sync", IMAGE)
-    wait_until(lambda: not (set(image.blobs) & store_digests(url)))
+    wait_until(lambda: not (set(image.blobs) & store_digests(url)), host=host_b)
 
 
 def _walk(url: str) -> list[cargohold.Info]:

@@ -26,6 +26,17 @@ def rpc_error(call: object) -> grpc.RpcError:
     return info.value
 
 
+def _stream(served: Served) -> tuple[queue.Queue[pb.WriteContentRequest | None], Any]:
+    """A Write call fed from a queue (None ends it): send one request, read its reply."""
+    outbox: queue.Queue[pb.WriteContentRequest | None] = queue.Queue()
+
+    def requests() -> Iterator[pb.WriteContentRequest]:
+        while (item := outbox.get()) is not None:
+            yield item
+
+    return outbox, served.stub.Write(requests())
+
+
 def test_write_at_wrong_offset(served: Served) -> None:
     reqs = [
         pb.WriteContentRequest(action=pb.WRITE, ref="r/1/a", offset=0, data=b"abcd"),
@@ -65,13 +76,7 @@ def test_commit_with_wrong_size(served: Served) -> None:
 
 def test_client_disconnect_mid_write_is_resumable(served: Served) -> None:
     data = b"x" * 300_000
-    outbox: queue.Queue[pb.WriteContentRequest | None] = queue.Queue()
-
-    def requests() -> Iterator[pb.WriteContentRequest]:
-        while (item := outbox.get()) is not None:
-            yield item
-
-    call = served.stub.Write(requests())
+    outbox, call = _stream(served)
     outbox.put(pb.WriteContentRequest(action=pb.STAT, ref="r/4/d", total=len(data)))
     next(call)
     outbox.put(pb.WriteContentRequest(action=pb.WRITE, offset=0, data=data[:100_000]))
@@ -139,16 +144,6 @@ def test_concurrent_writer_on_same_ref_is_unavailable(served: Served) -> None:
     )
     outbox.put(None)
     assert list(call) == []  # the first stream ends cleanly after its half-close
-
-
-def _stream(served: Served) -> tuple[queue.Queue[pb.WriteContentRequest | None], Iterator[Any]]:
-    outbox: queue.Queue[pb.WriteContentRequest | None] = queue.Queue()
-
-    def requests() -> Iterator[pb.WriteContentRequest]:
-        while (item := outbox.get()) is not None:
-            yield item
-
-    return outbox, iter(served.stub.Write(requests()))
 
 
 def test_write_replies_ahead_and_stat_reports_settled_digest(served: Served) -> None:

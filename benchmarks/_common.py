@@ -134,6 +134,29 @@ class NullSink(io.RawIOBase):
 # -- children ----------------------------------------------------------------------------------
 
 
+def cargohold_file_step(
+    url: str, ingest: bool, path: Path, digest: str, part: int, concurrency: int | None = None
+) -> None:
+    """In a child: ingest ``path`` into the store at ``url`` in ``part``-size pieces, digest
+    known up front, or (``ingest`` false) read the blob back in one ``read_at``."""
+    import cargohold
+
+    size = path.stat().st_size
+    store = cargohold.open_store(url, part_size=part, concurrency=concurrency)
+    try:
+        if ingest:
+            desc = cargohold.Descriptor(digest=digest, size=size)
+            with path.open("rb") as source, store.writer("bench", desc) as writer:
+                while piece := source.read(part):
+                    writer.write(piece)
+                writer.commit(size, digest)
+        else:
+            with store.reader_at(digest) as reader:
+                assert len(reader.read_at(0, size)) == size
+    finally:
+        store.close()
+
+
 def run_child(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> Measured:
     """Run ``argv``; it must print one JSON object with ``nbytes`` and ``seconds`` last.
 

@@ -104,6 +104,14 @@ def decode_state(raw: bytes) -> tuple[IngestRecord, bytes]:
         raise FailedPreconditionError("an ingestion's state object is corrupt") from exc
 
 
+def _piece(data: bytes | bytearray | memoryview, view: memoryview, pos: int, n: int) -> bytes:
+    """``n`` bytes of ``data`` from ``pos``: ``data`` itself when that is all of an immutable
+    ``bytes`` (kept by reference, no copy), else a copy."""
+    if pos == 0 and n == len(view) and isinstance(data, bytes):
+        return data
+    return bytes(view[pos : pos + n])
+
+
 def part_size_for(base: int, number: int) -> int:
     """Size of part ``number``: the base doubles every 1,000 parts (room for 10,000 parts)."""
     return base << ((number - 1) // _PARTS_PER_STEP)
@@ -194,18 +202,14 @@ class Writer:
             while pos < size:
                 part_size = self._current_part_size()
                 if not self._buffer and size - pos >= part_size:
-                    # A whole part in the caller's data: one copy, straight to the upload.
-                    part = bytes(view[pos : pos + part_size])
+                    # A whole part in the caller's data: straight to the upload.
+                    part = _piece(data, view, pos, part_size)
                     self._hasher.update(part)
                     pos += part_size
                     self._record.offset += part_size
                     self._upload(part, final=False)
                     continue
-                take = min(size - pos, part_size - len(self._buffer))
-                if take == size and isinstance(data, bytes):
-                    chunk = data  # immutable: held by reference until the part is cut
-                else:
-                    chunk = bytes(view[pos : pos + take])
+                chunk = _piece(data, view, pos, min(size - pos, part_size - len(self._buffer)))
                 self._hasher.update(chunk)
                 self._buffer.add(chunk)
                 pos += len(chunk)

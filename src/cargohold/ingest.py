@@ -7,7 +7,12 @@ An ingestion is kept under ``ingest/<sha256(ref)>/``:
   not yet uploaded as a part. Written when the ingestion starts, at ``close()``, and as a
   checkpoint about every ``lease_timeout / 3`` seconds while parts are being uploaded.
 * an upload session (driver multipart upload) holding the parts. Its target is the blob key
-  itself when the expected digest is known up front, else ``ingest/<h>/data``.
+  itself when the expected digest is known up front, else ``ingest/<h>/data``, whose bytes are
+  copied to the blob key at commit. A *hint* (a digest the bytes are likely to have, such as
+  the one a containerd ref names) also targets the blob key, without binding the commit: if the
+  bytes turn out to have another digest, the commit fails once with FailedPrecondition and the
+  ingestion restarts from zero without the hint, since parts uploaded for one key can never be
+  completed under another.
 
 The record carries the hash state at its offset, so a writer reopened anywhere continues the
 digest exactly; after a crash the last checkpoint is the resume point. Before resuming, the
@@ -74,6 +79,8 @@ class IngestRecord:
     parts: list[list[Any]] = field(default_factory=list)
     staged: bool = False
     """All bytes are assembled at ``upload_key``; only the copy to the blob key is left."""
+    hint: str = ""
+    """A digest the bytes are likely to have: the upload session targets its blob key."""
 
     def status(self) -> Status:
         return Status(
@@ -233,7 +240,7 @@ class Writer:
 
     def _ensure_session(self) -> None:
         if self._record.upload_id is None:
-            key = self._store.upload_key(self._ref, self._record.expected)
+            key = self._store.upload_key(self._ref, self._record.expected or self._record.hint)
             self._record.upload_id = self._store.driver.start_upload(key)
             self._record.upload_key = key
             # Record the session at once, with the last durable point unchanged, so that a
@@ -319,19 +326,38 @@ class Writer:
                 return
             if size != 0:
                 raise InvalidArgumentError("only truncate(0) is supported on object storage")
-            self._wait_all_quietly()
-            self._store.drop_session(self._record)
-            self._record.upload_id = self._record.upload_key = None
-            self._record.staged = False
-            self._record.parts = []
-            self._record.offset = 0
-            self._record.updated_at = utcnow().isoformat()
-            self._parts = []
-            self._buffer.clear()
-            self._error = None
-            self._checkpoint = None
-            self._hasher = new_hasher(self._record.algorithm)
-            self._persist()
+            self._restart()
+
+    def _restart(self) -> None:
+        """Drop every byte and the upload session: offset 0, ``started_at`` kept."""
+        self._wait_all_quietly()
+        self._store.drop_session(self._record)
+        self._record.upload_id = self._record.upload_key = None
+        self._record.staged = False
+        self._record.parts = []
+        self._record.offset = 0
+        self._record.updated_at = utcnow().isoformat()
+        self._parts = []
+        self._buffer.clear()
+        self._error = None
+        self._checkpoint = None
+        self._hasher = new_hasher(self._record.algorithm)
+        self._persist()
+
+    def _drop_wrong_hint(self, actual: str) -> None:
+        """The bytes do not have the hinted digest. Parts uploaded for the hint's key can never
+        be completed under another key, so restart without the hint (the retry stages) and
+        fail this commit. Without a session (a blob under one part) nothing is lost: the hint
+        is only dropped."""
+        hint, self._record.hint = self._record.hint, ""
+        hinted_key = self._store.blob_key(parse_digest(hint))
+        if self._record.upload_id is None or self._record.upload_key != hinted_key:
+            return
+        self._restart()
+        raise FailedPreconditionError(
+            f"ingestion {self._ref!r} has digest {actual}, not {hint} as its ref suggested; "
+            "it was restarted from offset 0: write it again"
+        )
 
     # -- ending --------------------------------------------------------------------------
 
@@ -416,6 +442,8 @@ class Writer:
                 f"{self._record.expected}"
             )
         store = self._store
+        if self._record.hint and self._record.hint != actual and not self._record.expected:
+            self._drop_wrong_hint(actual)
         store.leases.renew(self._lease)
         blob_key = store.blob_key(parse_digest(actual))
         if store.blob_exists(blob_key):

@@ -203,8 +203,16 @@ class Store:
 
     # -- Ingester ------------------------------------------------------------------------
 
-    def writer(self, ref: str, desc: Descriptor | None = None) -> Writer:
-        """Open (or resume) the ingestion ``ref``; UnavailableError while another writer has it."""
+    def writer(self, ref: str, desc: Descriptor | None = None, *, hint: str = "") -> Writer:
+        """Open (or resume) the ingestion ``ref``; UnavailableError while another writer has it.
+
+        ``hint`` is a digest the bytes will probably have, when ``desc`` names none (containerd's
+        refs often name one). A new ingestion then uploads its parts for that digest's key,
+        which saves the copy from a staging key at commit; if the bytes turn out to have another
+        digest, that commit fails with FailedPreconditionError and the ingestion restarts from
+        zero without the hint (see ``ingest``). A hint in another algorithm than the ingestion's
+        is ignored; a resumed ingestion keeps what it was started with.
+        """
         validate_ref(ref)
         if desc is None:
             desc = Descriptor()
@@ -213,11 +221,12 @@ class Store:
         if not isinstance(desc.size, int) or desc.size < 0:
             raise InvalidArgumentError(f"descriptor size must be a non-negative int: {desc.size!r}")
         expected = str(parse_digest(desc.digest)) if desc.digest else ""
+        hint = str(parse_digest(hint)) if hint else ""
         if expected and self.blob_exists(self.blob_key(parse_digest(expected))):
             raise AlreadyExistsError(f"content {expected} already exists")
         lease = self.leases.acquire(f"{self._ingest_dir(ref)}/lock")
         try:
-            record, tail, hasher = self._open_ingestion(ref, desc.size, expected)
+            record, tail, hasher = self._open_ingestion(ref, desc.size, expected, hint)
         except BaseException:
             self.leases.release(lease)
             raise
@@ -227,7 +236,7 @@ class Store:
         return writer
 
     def _open_ingestion(
-        self, ref: str, total: int, expected: str
+        self, ref: str, total: int, expected: str, hint: str = ""
     ) -> tuple[IngestRecord, bytes, Hasher]:
         loaded = self.load_state(ref, with_tail=True)
         started = utcnow().isoformat()
@@ -244,15 +253,19 @@ class Store:
                 # Not a different blob, only an unusable resume point: start over from zero
                 # but keep what the ingestion was started with.
                 total, expected = record.total, record.expected
-                started = record.started_at
+                hint, started = record.hint, record.started_at
+        algorithm = parse_digest(expected).algorithm if expected else "sha256"
+        if expected or (hint and parse_digest(hint).algorithm != algorithm):
+            hint = ""  # an expected digest binds the key anyway; a hint must be comparable
         record = IngestRecord(
             ref=ref,
             total=total,
             expected=expected,
             started_at=started,
             updated_at=started,
-            algorithm=parse_digest(expected).algorithm if expected else "sha256",
+            algorithm=algorithm,
             part_size=self.part_size,
+            hint=hint,
         )
         hasher = new_hasher(record.algorithm)
         state = hasher.state()

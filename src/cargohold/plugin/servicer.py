@@ -28,6 +28,7 @@ from .convert import info_from_pb, info_to_pb, status_to_pb, timestamp
 from .gen import content_pb2 as pb
 from .gen import content_pb2_grpc as pb_grpc
 from .ownership import Holdings
+from .refs import digest_hint
 
 __all__ = ["READ_CHUNK", "ContentServicer"]
 
@@ -206,8 +207,9 @@ class ContentServicer(pb_grpc.ContentServicer):
     def _open_writer(self, first: pb.WriteContentRequest) -> ContentWriter:
         ref = self._holdings.scope_ref(first.ref)
         desc = Descriptor(digest=first.expected, size=max(first.total, 0))
+        hint = "" if first.expected else digest_hint(first.ref)
         try:
-            return self._store.writer(ref, desc)
+            return self._store.writer(ref, desc, hint=hint)
         except AlreadyExistsError:
             # The client will take the blob as present: hold it before saying so.
             self._info_claimed(first.expected)

@@ -1,0 +1,126 @@
+"""Digest hints (``Store.writer(..., hint=)``): the upload targets the hinted blob key; a wrong
+hint costs one failed commit and a restart, never a wrong blob."""
+
+from __future__ import annotations
+
+import pytest
+
+from cargohold import (
+    AlreadyExistsError,
+    Descriptor,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    Store,
+)
+
+from .conftest import digest_of, random_bytes
+
+
+def _read_all(store: Store, digest: str) -> bytes:
+    with store.reader_at(digest) as reader:
+        return reader.read_at(0, reader.size + 10)
+
+
+def _ingest_counting_copies(store: Store, ref: str, data: bytes, hint: str) -> int:
+    store.driver.reset_calls()
+    with store.writer(ref, hint=hint) as writer:
+        writer.write(data)
+        writer.commit(len(data), digest_of(data))
+    return store.driver.calls.get("copy", 0)
+
+
+def test_a_right_hint_uploads_straight_to_the_blob_key(cstore: Store) -> None:
+    data = random_bytes(3 * cstore.part_size + 17, seed=301)
+    other = random_bytes(3 * cstore.part_size + 17, seed=302)
+    assert _ingest_counting_copies(cstore, "hinted", data, digest_of(data)) == 0
+    assert _ingest_counting_copies(cstore, "unhinted", other, "") == 1  # staged, then copied
+    assert _read_all(cstore, digest_of(data)) == data
+    assert _read_all(cstore, digest_of(other)) == other
+    for ref in ("hinted", "unhinted"):
+        with pytest.raises(NotFoundError):
+            cstore.status(ref)
+
+
+@pytest.mark.parametrize("expected_at_commit", [True, False])
+def test_a_wrong_hint_fails_one_commit_then_the_retry_stages(
+    cstore: Store, expected_at_commit: bool
+) -> None:
+    data = random_bytes(2 * cstore.part_size + 5, seed=303)
+    named = digest_of(random_bytes(100, seed=304))
+    with cstore.writer("liar", Descriptor(size=len(data)), hint=named) as writer:
+        writer.write(data)
+        with pytest.raises(FailedPreconditionError, match="restarted"):
+            writer.commit(len(data), digest_of(data) if expected_at_commit else "")
+    status = cstore.status("liar")
+    assert (status.offset, status.total) == (0, len(data))
+    for digest in (named, digest_of(data)):
+        with pytest.raises(NotFoundError):
+            cstore.info(digest)
+    if cstore.driver.limits.abort_removes_parts:
+        assert not [u for u in cstore.driver.list_uploads("") if named.split(":")[1] in u.key]
+    # The retry (same ref, same hint, as a client would send) takes the staging path.
+    with cstore.writer("liar", Descriptor(size=len(data)), hint=named) as writer:
+        assert writer.status().offset == 0
+        writer.write(data)
+        writer.commit(len(data), digest_of(data))
+    assert _read_all(cstore, digest_of(data)) == data
+    with pytest.raises(NotFoundError):
+        cstore.info(named)
+
+
+def test_a_wrong_hint_on_a_blob_under_one_part_costs_nothing(cstore: Store) -> None:
+    data = b"small enough for one put"
+    with cstore.writer("small-liar", hint=digest_of(b"something else")) as writer:
+        writer.write(data)
+        writer.commit(len(data))
+    assert _read_all(cstore, digest_of(data)) == data
+
+
+def test_a_hinted_ingestion_resumes_with_its_hint(cstore: Store) -> None:
+    data = random_bytes(3 * cstore.part_size + 9, seed=305)
+    hint = digest_of(data)
+    with cstore.writer("resumed", hint=hint) as writer:
+        writer.write(data[: 2 * cstore.part_size + 1])
+    cstore.driver.reset_calls()
+    with cstore.writer("resumed") as writer:  # reopened without the hint: it is kept
+        writer.write(data[writer.status().offset :])
+        writer.commit(len(data), hint)
+    assert cstore.driver.calls.get("copy", 0) == 0
+    assert _read_all(cstore, hint) == data
+
+
+def test_two_writers_with_one_hint_commit_once(cstore: Store) -> None:
+    data = random_bytes(2 * cstore.part_size + 3, seed=306)
+    hint = digest_of(data)
+    first = cstore.writer("twin-a", hint=hint)
+    second = cstore.writer("twin-b", hint=hint)
+    half = len(data) // 2
+    for writer in (first, second):
+        writer.write(data[:half])
+    for writer in (first, second):
+        writer.write(data[half:])
+    first.commit(len(data), hint)
+    with pytest.raises(AlreadyExistsError):
+        second.commit(len(data), hint)
+    assert _read_all(cstore, hint) == data
+    for ref in ("twin-a", "twin-b"):
+        with pytest.raises(NotFoundError):
+            cstore.status(ref)
+
+
+def test_an_expected_digest_overrides_the_hint(cstore: Store) -> None:
+    data = random_bytes(2 * cstore.part_size + 1, seed=307)
+    desc = Descriptor(digest=digest_of(data), size=len(data))
+    with cstore.writer("both", desc, hint=digest_of(b"not these bytes")) as writer:
+        writer.write(data)
+        writer.commit()
+    assert _read_all(cstore, digest_of(data)) == data
+
+
+def test_a_malformed_hint_is_invalid_argument(cstore: Store) -> None:
+    for hint in ("sha256:xyz", "md5:" + "0" * 32, "not a digest"):
+        with pytest.raises(InvalidArgumentError):
+            cstore.writer("bad-hint", hint=hint)
+    with pytest.raises(NotFoundError):
+        cstore.status("bad-hint")

@@ -169,6 +169,11 @@ class Writer:
     # -- introspection -------------------------------------------------------------------
 
     @property
+    def hint(self) -> str:
+        """The digest the upload session targets without binding the commit, or ``""``."""
+        return self._record.hint
+
+    @property
     def ref(self) -> str:
         return self._ref
 

@@ -88,13 +88,27 @@ def test_content_commands(containerd_host: Callable[..., Host], file_store_url: 
     wait_until(lambda: digest not in store_digests(file_store_url), host=host)
 
 
+def opened_hints(serve_log: Path) -> dict[str, str]:
+    """The hint each ingestion a serve process opened had, by containerd ref."""
+    entries = [
+        json.loads(line) for line in serve_log.read_text().splitlines() if line.startswith("{")
+    ]
+    return {e["ref"]: e["hint"] for e in entries if e.get("msg") == "ingestion opened"}
+
+
 def test_image_import_export(
     containerd_host: Callable[..., Host], file_store_url: str, tmp_path: Path
 ) -> None:
-    host = containerd_host(file_store_url, "node-a")
+    # Parts of 256 KiB, so that the larger layers take the multipart path under their hint.
+    host = containerd_host(f"{file_store_url}?part_size=262144", "node-a")
     image = build_image(IMAGE, [200_000, 3_000_000, 50_000])
     import_image(host, image.tar, tmp_path)
     assert IMAGE in host.ctr("images", "ls", "-q").stdout.decode().split()
+    # containerd's importer names each blob's digest in its ref: every one was a hint.
+    assert host.serve_log is not None
+    hints = opened_hints(host.serve_log)
+    blob_refs = {ref: hint for ref, hint in hints.items() if "/tar-blobs/" in ref}
+    assert set(blob_refs.values()) == set(image.blobs), hints
 
     exported = export_image(host, tmp_path)
     for digest, blob in image.blobs.items():

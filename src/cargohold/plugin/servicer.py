@@ -189,7 +189,8 @@ class ContentServicer(pb_grpc.ContentServicer):
         if not first.ref:
             raise InvalidArgumentError("first message must have a reference")
         writer = self._open_writer(first)
-        _log.info("ingestion opened", extra={"ref": first.ref, "total": first.total})
+        extra = {"ref": first.ref, "total": first.total, "hint": writer.hint}
+        _log.info("ingestion opened", extra=extra)
         with self._writers_lock:
             self._writers.add(writer)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,17 @@ def test_large_writes_go_down_in_pieces(tmp_path: Path, monkeypatch: pytest.Monk
     driver.complete_upload("k/mpu", upload, [first, second])
     assert driver.get("k/mpu") == whole
     assert max(sizes) <= 7 and sum(sizes) >= len(whole)
+
+
+def test_a_stale_part_write_after_completion_never_reaches_the_blob(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Completing create-only links the session's data file into place; the session must not
+    keep that file, or a stale writer of the session could still write into the blob."""
+    driver = LocalDriver(tmp_path)
+    upload = driver.start_upload("blobs/k")
+    part = driver.upload_part_at("blobs/k", upload, 1, 0, b"committed bytes")
+    monkeypatch.setattr(shutil, "rmtree", lambda *a, **k: None)  # as if not yet removed
+    driver.complete_upload("blobs/k", upload, [part], if_none_match=True)
+    driver.upload_part_at("blobs/k", upload, 1, 0, b"STALE WRITER!!!")
+    assert driver.get("blobs/k") == b"committed bytes"

@@ -331,12 +331,26 @@ class Writer:
                 return
             if size != 0:
                 raise InvalidArgumentError("only truncate(0) is supported on object storage")
+            # Learn now whether the ref was aborted or taken over: restarting would otherwise
+            # drop another writer's session and resurrect or overwrite its state.
+            self._store.leases.renew(self._lease)
             self._restart()
 
-    def _restart(self) -> None:
-        """Drop every byte and the upload session: offset 0, ``started_at`` kept."""
+    def _restart(self, *, drop_hint: bool = False) -> None:
+        """Drop every byte and the upload session: offset 0, ``started_at`` kept.
+
+        Parts still in flight are waited for and discarded; if the session cannot be dropped,
+        the writer fails like one whose part upload failed (its ``close`` keeps only the last
+        checkpoint), so no record ever counts bytes whose parts it no longer lists.
+        """
         self._wait_all_quietly()
-        self._store.drop_session(self._record)
+        try:
+            self._store.drop_session(self._record)
+        except BaseException as exc:
+            self._error = exc
+            raise
+        if drop_hint:
+            self._record.hint = ""
         self._record.upload_id = self._record.upload_key = None
         self._record.staged = False
         self._record.parts = []
@@ -354,11 +368,12 @@ class Writer:
         be completed under another key, so restart without the hint (the retry stages) and
         fail this commit. Without a session (a blob under one part) nothing is lost: the hint
         is only dropped."""
-        hint, self._record.hint = self._record.hint, ""
+        hint = self._record.hint
         hinted_key = self._store.blob_key(parse_digest(hint))
         if self._record.upload_id is None or self._record.upload_key != hinted_key:
+            self._record.hint = ""
             return
-        self._restart()
+        self._restart(drop_hint=True)
         raise FailedPreconditionError(
             f"ingestion {self._ref!r} has digest {actual}, not {hint} as its ref suggested; "
             "it was restarted from offset 0: write it again"
@@ -447,13 +462,13 @@ class Writer:
                 f"{self._record.expected}"
             )
         store = self._store
-        if self._record.hint and self._record.hint != actual and not self._record.expected:
-            self._drop_wrong_hint(actual)
         store.leases.renew(self._lease)
         blob_key = store.blob_key(parse_digest(actual))
         if store.blob_exists(blob_key):
             self._remove()
             raise AlreadyExistsError(f"content {actual} already exists")
+        if self._record.hint and self._record.hint != actual and not self._record.expected:
+            self._drop_wrong_hint(actual)
         now = utcnow()
         record = LabelRecord(now, now, checked_labels) if checked_labels else None
         try:

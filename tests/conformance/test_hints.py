@@ -3,18 +3,22 @@ hint costs one failed commit and a restart, never a wrong blob."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from cargohold import (
     AlreadyExistsError,
+    ContentError,
     Descriptor,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    ServiceError,
     Store,
 )
 
-from .conftest import digest_of, random_bytes
+from .conftest import digest_of, open_small, random_bytes
 
 
 def _read_all(store: Store, digest: str) -> bytes:
@@ -124,3 +128,69 @@ def test_a_malformed_hint_is_invalid_argument(cstore: Store) -> None:
             cstore.writer("bad-hint", hint=hint)
     with pytest.raises(NotFoundError):
         cstore.status("bad-hint")
+
+
+def test_a_commit_of_stored_bytes_is_already_exists_whatever_the_hint(cstore: Store) -> None:
+    data = random_bytes(2 * cstore.part_size + 7, seed=308)
+    with cstore.writer("first") as writer:
+        writer.write(data)
+        writer.commit(len(data), digest_of(data))
+    with cstore.writer("again", hint=digest_of(b"a wrong guess")) as writer:
+        writer.write(data)
+        with pytest.raises(AlreadyExistsError):
+            writer.commit(len(data))
+    with pytest.raises(NotFoundError):
+        cstore.status("again")
+
+
+def test_a_wrong_hint_commit_after_an_abort_elsewhere_resurrects_nothing(
+    cstore: Store, store_url: str
+) -> None:
+    data = random_bytes(2 * cstore.part_size + 7, seed=309)
+    writer = cstore.writer("aborted-liar", hint=digest_of(b"a wrong guess"))
+    writer.write(data)
+    other = open_small(store_url)
+    try:
+        other.abort("aborted-liar")
+    finally:
+        other.close()
+    with pytest.raises(FailedPreconditionError):
+        writer.commit(len(data))
+    with pytest.raises(NotFoundError):
+        cstore.status("aborted-liar")
+
+
+@pytest.mark.parametrize("restart_by", ["truncate", "wrong hint"])
+def test_a_restart_whose_session_cannot_be_dropped_keeps_a_consistent_ingestion(
+    cstore: Store, monkeypatch: pytest.MonkeyPatch, restart_by: str
+) -> None:
+    """If aborting the upload session fails, the writer fails like one whose part upload
+    failed: what it keeps is a checkpoint whose parts are all listed, never an offset that
+    counts bytes of discarded parts."""
+    data = random_bytes(4 * cstore.part_size + 13, seed=310)
+    hint = digest_of(b"a wrong guess") if restart_by == "wrong hint" else ""
+    writer = cstore.writer("stuck", hint=hint)
+    writer.write(data)
+
+    def refuse(key: str, upload_id: str) -> None:
+        raise ServiceError("abort refused")
+
+    monkeypatch.setattr(cstore.driver, "abort_upload", refuse)
+    with pytest.raises(ContentError):
+        if restart_by == "truncate":
+            writer.truncate(0)
+        else:
+            writer.commit(len(data))
+    with contextlib.suppress(ContentError):
+        writer.close()
+    monkeypatch.undo()
+    for attempt in range(2):  # a wrong hint still held fails one more commit, then restarts
+        with cstore.writer("stuck", hint=hint) as again:
+            again.write(data[again.status().offset :])
+            try:
+                again.commit(len(data), digest_of(data))
+            except FailedPreconditionError:
+                assert restart_by == "wrong hint" and attempt == 0
+                continue
+        break
+    assert _read_all(cstore, digest_of(data)) == data

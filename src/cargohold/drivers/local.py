@@ -49,10 +49,13 @@ CPU of eight 1 MiB ones)."""
 
 def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
     """Write every byte of ``data`` at ``offset``, in pieces of at most ``_WRITE_PIECE``."""
-    view = memoryview(data)
+    view = memoryview(data).cast("B")
     done = 0
     while done < len(view):
-        done += os.pwrite(fd, view[done : done + _WRITE_PIECE], offset + done)
+        written = os.pwrite(fd, view[done : done + _WRITE_PIECE], offset + done)
+        if written <= 0:
+            raise OSError(errno.EIO, "pwrite wrote nothing")
+        done += written
 
 
 def _etag(st: os.stat_result) -> str:
@@ -111,16 +114,20 @@ class LocalDriver:
 
     def _write_temp(self, chunks: Iterator[bytes] | Sequence[bytes]) -> Path:
         tmp = self._tmp / uuid.uuid4().hex
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
         try:
             offset = 0
             for chunk in chunks:
                 _pwrite_all(fd, chunk, offset)
-                offset += len(chunk)
+                offset += memoryview(chunk).nbytes
             if self._fsync:
                 os.fsync(fd)
-        finally:
+        except BaseException:
             os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        os.close(fd)
         return tmp
 
     @contextlib.contextmanager
@@ -356,6 +363,9 @@ class LocalDriver:
             try:
                 if if_none_match:
                     os.link(data, path)
+                    # Still under the session lock: a stale writer of this session that gets
+                    # the lock next must find no file shared with the committed blob.
+                    os.unlink(data)
                 else:
                     os.replace(data, path)
             except FileExistsError as exc:

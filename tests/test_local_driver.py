@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cargohold import NotFoundError
 from cargohold.drivers import local
 from cargohold.drivers.local import LocalDriver
 
@@ -38,15 +39,42 @@ def test_large_writes_go_down_in_pieces(tmp_path: Path, monkeypatch: pytest.Monk
     assert max(sizes) <= 7 and sum(sizes) >= len(whole)
 
 
-def test_a_stale_part_write_after_completion_never_reaches_the_blob(
+def test_a_completed_session_is_out_of_reach_before_its_file_becomes_the_blob(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Completing create-only links the session's data file into place; the session must not
-    keep that file, or a stale writer of the session could still write into the blob."""
+    """Completing moves the whole session away (under its lock) before linking its data file
+    into place: a stale writer of the session, or a resume after a crash, can never reach the
+    committed blob's file."""
     driver = LocalDriver(tmp_path)
     upload = driver.start_upload("blobs/k")
     part = driver.upload_part_at("blobs/k", upload, 1, 0, b"committed bytes")
-    monkeypatch.setattr(shutil, "rmtree", lambda *a, **k: None)  # as if not yet removed
+    monkeypatch.setattr(shutil, "rmtree", lambda *a, **k: None)  # leftovers stay around
     driver.complete_upload("blobs/k", upload, [part], if_none_match=True)
-    driver.upload_part_at("blobs/k", upload, 1, 0, b"STALE WRITER!!!")
+    with pytest.raises(NotFoundError):
+        driver.upload_part_at("blobs/k", upload, 1, 0, b"STALE WRITER!!!")
+    with pytest.raises(NotFoundError):
+        driver.list_parts("blobs/k", upload)
+    with pytest.raises(NotFoundError):
+        driver.complete_upload("blobs/k", upload, [part], if_none_match=True)
+    driver.abort_upload("blobs/k", upload)  # a no-op now
     assert driver.get("blobs/k") == b"committed bytes"
+
+
+def test_a_crash_between_closing_the_session_and_publishing_loses_only_the_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver = LocalDriver(tmp_path)
+    upload = driver.start_upload("blobs/k")
+    part = driver.upload_part_at("blobs/k", upload, 1, 0, b"bytes")
+
+    def crash(*args: object) -> None:
+        raise KeyboardInterrupt  # stands for the process dying here
+
+    monkeypatch.setattr(os, "link", crash)
+    with pytest.raises(KeyboardInterrupt):
+        driver.complete_upload("blobs/k", upload, [part], if_none_match=True)
+    monkeypatch.undo()
+    with pytest.raises(NotFoundError):
+        driver.get("blobs/k")
+    with pytest.raises(NotFoundError):  # a resume finds no session and starts from zero
+        driver.list_parts("blobs/k", upload)

@@ -341,27 +341,29 @@ class Writer:
 
         Parts still in flight are waited for and discarded; if the session cannot be dropped,
         the writer fails like one whose part upload failed (its ``close`` keeps only the last
-        checkpoint), so no record ever counts bytes whose parts it no longer lists.
+        checkpoint), so no record ever counts bytes whose parts it no longer lists. If the
+        reset record cannot be saved, the writer fails too and keeps nothing new: the durable
+        record still names the dropped session, so reopening starts from zero.
         """
         self._wait_all_quietly()
         try:
             self._store.drop_session(self._record)
+            if drop_hint:
+                self._record.hint = ""
+            self._record.upload_id = self._record.upload_key = None
+            self._record.staged = False
+            self._record.parts = []
+            self._record.offset = 0
+            self._record.updated_at = utcnow().isoformat()
+            self._parts = []
+            self._buffer.clear()
+            self._error = None
+            self._checkpoint = None
+            self._hasher = new_hasher(self._record.algorithm)
+            self._persist()
         except BaseException as exc:
             self._error = exc
             raise
-        if drop_hint:
-            self._record.hint = ""
-        self._record.upload_id = self._record.upload_key = None
-        self._record.staged = False
-        self._record.parts = []
-        self._record.offset = 0
-        self._record.updated_at = utcnow().isoformat()
-        self._parts = []
-        self._buffer.clear()
-        self._error = None
-        self._checkpoint = None
-        self._hasher = new_hasher(self._record.algorithm)
-        self._persist()
 
     def _drop_wrong_hint(self, actual: str) -> None:
         """The bytes do not have the hinted digest. Parts uploaded for the hint's key can never

@@ -160,22 +160,25 @@ def test_a_wrong_hint_commit_after_an_abort_elsewhere_resurrects_nothing(
         cstore.status("aborted-liar")
 
 
+@pytest.mark.parametrize("failing", ["abort_upload", "save_state"])
 @pytest.mark.parametrize("restart_by", ["truncate", "wrong hint"])
-def test_a_restart_whose_session_cannot_be_dropped_keeps_a_consistent_ingestion(
-    cstore: Store, monkeypatch: pytest.MonkeyPatch, restart_by: str
+def test_a_restart_that_fails_halfway_keeps_a_consistent_ingestion(
+    cstore: Store, monkeypatch: pytest.MonkeyPatch, restart_by: str, failing: str
 ) -> None:
-    """If aborting the upload session fails, the writer fails like one whose part upload
-    failed: what it keeps is a checkpoint whose parts are all listed, never an offset that
+    """If dropping the upload session or saving the reset record fails, the writer fails like
+    one whose part upload failed: what it keeps is a checkpoint whose parts are all listed (or
+    a record naming the dropped session, which restarts from zero), never an offset that
     counts bytes of discarded parts."""
     data = random_bytes(4 * cstore.part_size + 13, seed=310)
     hint = digest_of(b"a wrong guess") if restart_by == "wrong hint" else ""
     writer = cstore.writer("stuck", hint=hint)
     writer.write(data)
 
-    def refuse(key: str, upload_id: str) -> None:
-        raise ServiceError("abort refused")
+    def refuse(*args: object) -> None:
+        raise ServiceError(f"{failing} refused")
 
-    monkeypatch.setattr(cstore.driver, "abort_upload", refuse)
+    target = cstore.driver if failing == "abort_upload" else cstore
+    monkeypatch.setattr(target, failing, refuse)
     with pytest.raises(ContentError):
         if restart_by == "truncate":
             writer.truncate(0)

@@ -305,7 +305,10 @@ class LocalDriver:
         # Data and marker are written under one lock, so a stale writer replacing a part
         # always leaves its own marker (and etag) behind, never ours over its bytes.
         with self._session_lock(folder):
-            fd = os.open(folder / "data", os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(folder / "data", os.O_WRONLY | os.O_CREAT, 0o644)
+            except FileNotFoundError as exc:  # completed or aborted while we waited
+                raise NotFoundError(f"upload {upload_id} for {key} not found") from exc
             try:
                 _pwrite_all(fd, data, offset)
                 if self._fsync:
@@ -354,25 +357,30 @@ class LocalDriver:
                         f"part {part.number} of {key} is missing or changed"
                     )
                 total += part.size
-            data = folder / "data"
-            with open(data, "ab") as handle:
-                handle.truncate(total)
-                if self._fsync:
-                    os.fsync(handle.fileno())
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                if if_none_match:
-                    os.link(data, path)
-                    # Still under the session lock: a stale writer of this session that gets
-                    # the lock next must find no file shared with the committed blob.
-                    os.unlink(data)
-                else:
-                    os.replace(data, path)
-            except FileExistsError as exc:
-                raise AlreadyExistsError(f"{key} already exists") from exc
-            if self._fsync:
-                _fsync_dir(path.parent)
-        shutil.rmtree(folder, ignore_errors=True)
+                with open(folder / "data", "r+b") as handle:
+                    handle.truncate(total)
+                    if self._fsync:
+                        os.fsync(handle.fileno())
+            except FileNotFoundError as exc:
+                raise NotFoundError(f"upload {folder.name} for {key} has no data") from exc
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Take the whole session out of reach before its file becomes the blob: a stale
+            # writer of this session (waiting for the lock) or a crash at any point after this
+            # line can then never write into, or resume onto, the committed blob's file.
+            done = self._tmp / f"done-{uuid.uuid4().hex}"
+            os.rename(folder, done)
+        try:
+            if if_none_match:
+                os.link(done / "data", path)
+            else:
+                os.replace(done / "data", path)
+        except FileExistsError as exc:
+            raise AlreadyExistsError(f"{key} already exists") from exc
+        finally:
+            shutil.rmtree(done, ignore_errors=True)
+        if self._fsync:
+            _fsync_dir(path.parent)
         return _etag(path.stat())
 
     def complete_upload(

@@ -8,7 +8,12 @@ an ``flock`` on a per-key lock file, so they are atomic across processes on one 
 
 Upload sessions live in ``<root>/.cargohold/uploads/<id>/`` (the target key plus one file per
 part); completing one concatenates the parts into a temporary file that is linked into place.
-Etags are ``<inode>-<mtime_ns>-<size>``: a rewritten file always gets a new inode.
+Parts written with ``upload_part_at`` go straight into one ``data`` file at their offsets (a
+marker file per part holds its etag); completing such a session moves the whole session folder
+into ``tmp/`` under its lock, then links (or renames) its ``data`` file into place, so nothing
+of the session can reach the committed file afterwards. Every write is issued in pieces of at
+most 1 MiB (see ``_WRITE_PIECE``). Etags are ``<inode>-<mtime_ns>-<size>``: a rewritten file
+always gets a new inode.
 """
 
 from __future__ import annotations

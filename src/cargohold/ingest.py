@@ -94,8 +94,15 @@ class IngestRecord:
 
 
 def encode_state(record: IngestRecord, tail: bytes) -> bytes:
-    """The state object: magic, JSON length, JSON record, tail bytes."""
-    body = json.dumps(asdict(record), separators=(",", ":")).encode()
+    """The state object: magic, JSON length, JSON record, tail bytes.
+
+    An empty ``hint`` is left out, so that the record of an ingestion without one stays
+    readable by versions from before hints (during a rolling upgrade of hosts on one bucket).
+    """
+    fields = asdict(record)
+    if not fields["hint"]:
+        del fields["hint"]
+    body = json.dumps(fields, separators=(",", ":")).encode()
     return _HEADER.pack(_MAGIC, len(body)) + body + tail
 
 

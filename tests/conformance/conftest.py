@@ -51,6 +51,12 @@ def ingest(cstore: Store) -> Callable[..., str]:
     return run
 
 
+def read_all(store: Store, digest: str) -> bytes:
+    """Every byte of a stored blob (asking for more than its size, to check the end)."""
+    with store.reader_at(digest) as reader:
+        return reader.read_at(0, reader.size + 10)
+
+
 def random_bytes(size: int, seed: int = 0) -> bytes:
     """Deterministic pseudo-random bytes (fast, no os.urandom for big sizes)."""
     if size <= 1 << 16:

@@ -20,12 +20,7 @@ from cargohold import (
 )
 from cargohold.ingest import IngestRecord, decode_state, encode_state
 
-from .conftest import digest_of, open_small, random_bytes
-
-
-def _read_all(store: Store, digest: str) -> bytes:
-    with store.reader_at(digest) as reader:
-        return reader.read_at(0, reader.size + 10)
+from .conftest import digest_of, open_small, random_bytes, read_all
 
 
 def _ingest_counting_copies(store: Store, ref: str, data: bytes, hint: str) -> int:
@@ -41,8 +36,8 @@ def test_a_right_hint_uploads_straight_to_the_blob_key(cstore: Store) -> None:
     other = random_bytes(3 * cstore.part_size + 17, seed=302)
     assert _ingest_counting_copies(cstore, "hinted", data, digest_of(data)) == 0
     assert _ingest_counting_copies(cstore, "unhinted", other, "") == 1  # staged, then copied
-    assert _read_all(cstore, digest_of(data)) == data
-    assert _read_all(cstore, digest_of(other)) == other
+    assert read_all(cstore, digest_of(data)) == data
+    assert read_all(cstore, digest_of(other)) == other
     for ref in ("hinted", "unhinted"):
         with pytest.raises(NotFoundError):
             cstore.status(ref)
@@ -70,7 +65,7 @@ def test_a_wrong_hint_fails_one_commit_then_the_retry_stages(
         assert writer.status().offset == 0
         writer.write(data)
         writer.commit(len(data), digest_of(data))
-    assert _read_all(cstore, digest_of(data)) == data
+    assert read_all(cstore, digest_of(data)) == data
     with pytest.raises(NotFoundError):
         cstore.info(named)
 
@@ -80,7 +75,7 @@ def test_a_wrong_hint_on_a_blob_under_one_part_costs_nothing(cstore: Store) -> N
     with cstore.writer("small-liar", hint=digest_of(b"something else")) as writer:
         writer.write(data)
         writer.commit(len(data))
-    assert _read_all(cstore, digest_of(data)) == data
+    assert read_all(cstore, digest_of(data)) == data
 
 
 def test_a_hinted_ingestion_resumes_with_its_hint(cstore: Store) -> None:
@@ -93,7 +88,7 @@ def test_a_hinted_ingestion_resumes_with_its_hint(cstore: Store) -> None:
         writer.write(data[writer.status().offset :])
         writer.commit(len(data), hint)
     assert cstore.driver.calls.get("copy", 0) == 0
-    assert _read_all(cstore, hint) == data
+    assert read_all(cstore, hint) == data
 
 
 def test_two_writers_with_one_hint_commit_once(cstore: Store) -> None:
@@ -109,7 +104,7 @@ def test_two_writers_with_one_hint_commit_once(cstore: Store) -> None:
     first.commit(len(data), hint)
     with pytest.raises(AlreadyExistsError):
         second.commit(len(data), hint)
-    assert _read_all(cstore, hint) == data
+    assert read_all(cstore, hint) == data
     for ref in ("twin-a", "twin-b"):
         with pytest.raises(NotFoundError):
             cstore.status(ref)
@@ -121,7 +116,7 @@ def test_an_expected_digest_overrides_the_hint(cstore: Store) -> None:
     with cstore.writer("both", desc, hint=digest_of(b"not these bytes")) as writer:
         writer.write(data)
         writer.commit()
-    assert _read_all(cstore, digest_of(data)) == data
+    assert read_all(cstore, digest_of(data)) == data
 
 
 def test_a_malformed_hint_is_invalid_argument(cstore: Store) -> None:
@@ -198,7 +193,7 @@ def test_a_restart_that_fails_halfway_keeps_a_consistent_ingestion(
                 assert restart_by == "wrong hint" and attempt == 0
                 continue
         break
-    assert _read_all(cstore, digest_of(data)) == data
+    assert read_all(cstore, digest_of(data)) == data
 
 
 def test_state_records_carry_a_hint_only_when_there_is_one() -> None:

@@ -52,8 +52,9 @@ are the costly ones to touch first (docs/performance.md: one 8 MiB pwrite cost u
 CPU of eight 1 MiB ones)."""
 
 
-def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
-    """Write every byte of ``data`` at ``offset``, in pieces of at most ``_WRITE_PIECE``."""
+def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> int:
+    """Write every byte of ``data`` at ``offset``, in pieces of at most ``_WRITE_PIECE``;
+    return how many bytes that was."""
     view = memoryview(data).cast("B")
     done = 0
     while done < len(view):
@@ -61,6 +62,7 @@ def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
         if written <= 0:
             raise OSError(errno.EIO, "pwrite wrote nothing")
         done += written
+    return done
 
 
 def _etag(st: os.stat_result) -> str:
@@ -123,16 +125,15 @@ class LocalDriver:
         try:
             offset = 0
             for chunk in chunks:
-                _pwrite_all(fd, chunk, offset)
-                offset += memoryview(chunk).nbytes
+                offset += _pwrite_all(fd, chunk, offset)
             if self._fsync:
                 os.fsync(fd)
         except BaseException:
-            os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        os.close(fd)
+        finally:
+            os.close(fd)
         return tmp
 
     @contextlib.contextmanager

@@ -9,6 +9,8 @@ containerd's content service (and gRPC) distinguish::
      ├── FailedPreconditionError                       gRPC FAILED_PRECONDITION
      ├── UnavailableError                              gRPC UNAVAILABLE
      ├── InvalidArgumentError     (also ValueError)    gRPC INVALID_ARGUMENT
+     ├── DataLossError                                 gRPC DATA_LOSS
+     │    (stored bytes that do not hash to their digest, or are cut short)
      └── ServiceError                                  gRPC INTERNAL / UNAVAILABLE
           (a permanent failure of the backing service that fits no category above)
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "AlreadyExistsError",
     "ContentError",
+    "DataLossError",
     "FailedPreconditionError",
     "InvalidArgumentError",
     "NotFoundError",
@@ -51,6 +54,10 @@ class UnavailableError(ContentError):
 
 class InvalidArgumentError(ContentError, ValueError):
     """Malformed input: a bad digest, ref, label, filter, fieldpath, offset or URL."""
+
+
+class DataLossError(ContentError):
+    """Stored bytes do not hash to their digest, or end before their recorded size."""
 
 
 class ServiceError(ContentError):

@@ -24,7 +24,7 @@ from urllib.parse import SplitResult
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from ..registry import OpenedDriver, option_int, reject_unknown
@@ -399,4 +399,8 @@ def from_url(url: SplitResult, options: dict[str, Any]) -> OpenedDriver:
         raise InvalidArgumentError("s3:// URLs need a bucket: s3://bucket/prefix")
     settings = settings_from_options(options)
     reject_unknown(options, "s3")
-    return OpenedDriver(S3Driver(bucket, settings), url.path.strip("/"))
+    try:
+        driver = S3Driver(bucket, settings)
+    except (BotoCoreError, ValueError) as exc:  # an unknown profile, a malformed endpoint_url
+        raise InvalidArgumentError(f"cannot open s3://{bucket}: {exc}") from exc
+    return OpenedDriver(driver, url.path.strip("/"))

@@ -34,31 +34,42 @@ Where cargohold deliberately differs from containerd:
 - A regex that does not compile is an ``InvalidArgumentError`` at parse time (containerd logs it
   and matches nothing).
 - Error positions count characters, not UTF-8 bytes.
+- Limits: one call takes at most ``MAX_FILTERS`` filter strings of at most ``MAX_FILTER_BYTES``
+  UTF-8 bytes each, with at most ``MAX_REGEXES`` ``~=`` selectors among them.
 
-Regular expressions follow Go's ``regexp`` (RE2) syntax and are translated once, at parse time,
-into an equivalent Python ``re`` pattern (see ``filters_regex``): ``$`` is end of text (Python's
-``$`` also matches before a final newline), ``\\d \\s \\w \\b`` are ASCII-only and ``\\s`` has no
-``\\v``, flags (``i m s U``) may appear mid-pattern and are scoped to the enclosing group, ``{,n}``
-is a literal, repeat counts stop at 1000, octal escapes and ``\\x{...}`` exist, and ``\\Q...\\E``
-quotes. Constructs Go rejects (backreferences, lookaround, possessive or nested quantifiers,
-``(?#...)``, ``(?x)``, ``\\Z``) are rejected here too. Not supported: ``\\p{...}``/``\\P{...}``
-Unicode classes (rejected with a clear message). Python's matcher backtracks, so unlike Go a
-pathological pattern can be slow; filters are meant for trusted callers.
+Regular expressions have Go's ``regexp`` syntax and meaning and are matched by RE2 in time linear
+in the value's length (see ``filters_re2`` for the few places where RE2 and Go differ).
 """
 
 from __future__ import annotations
 
 import enum
-import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cargohold.errors import InvalidArgumentError
-from cargohold.filters_regex import RegexSyntaxError, translate_go_regex
+from cargohold.filters_re2 import GoRegex, compile_go_regex
 from cargohold.types import Info, Status
 
-__all__ = ["Adaptor", "Filter", "info_adaptor", "parse_filters", "quote", "status_adaptor"]
+__all__ = [
+    "MAX_FILTERS",
+    "MAX_FILTER_BYTES",
+    "MAX_REGEXES",
+    "Adaptor",
+    "Filter",
+    "info_adaptor",
+    "parse_filters",
+    "quote",
+    "status_adaptor",
+]
+
+MAX_FILTERS = 64
+"""Filter strings one call may pass (they are ORed)."""
+MAX_FILTER_BYTES = 16384
+"""UTF-8 bytes in one filter string: room for an equality on a 4 KiB label, fully escaped."""
+MAX_REGEXES = 32
+"""``~=`` selectors in all the filter strings of one call (each compiles to an RE2 program)."""
 
 Adaptor = Callable[[Sequence[str]], tuple[str, bool]]
 """Maps a field path (its dot-separated parts) to ``(value, present)``."""
@@ -76,7 +87,7 @@ class _Selector:
     fieldpath: tuple[str, ...]
     op: _Op
     value: str = ""
-    regex: re.Pattern[str] | None = None
+    regex: GoRegex | None = None
 
     def match(self, adaptor: Adaptor) -> bool:
         value, present = adaptor(self.fieldpath)
@@ -87,7 +98,7 @@ class _Selector:
         if self.op is _Op.NOT_EQUAL:
             return value != self.value
         assert self.regex is not None
-        return self.regex.search(value) is not None
+        return self.regex.search(value)
 
 
 @dataclass(frozen=True)
@@ -108,7 +119,26 @@ def parse_filters(*filters: str) -> Filter:
     """
     if not filters:
         return Filter(((),))
-    return Filter(tuple(_Parser(text).parse() if text else () for text in filters))
+    if len(filters) > MAX_FILTERS:
+        raise InvalidArgumentError(f"{len(filters)} filters given; the limit is {MAX_FILTERS}")
+    for text in filters:
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"a filter must be a string, got {type(text).__name__}")
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_FILTER_BYTES:
+            raise InvalidArgumentError(
+                f"filter {text[:80]!r}... is {size} bytes long; the limit is {MAX_FILTER_BYTES}"
+            )
+    parsers = [_Parser(text) for text in filters]
+    # Every string is parsed before any regex compiles, so a call over the limit costs no RE2.
+    pending = [parser.parse() if parser.text else [] for parser in parsers]
+    regexes = sum(sel.op is _Op.MATCHES for sels in pending for sel, _ in sels)
+    if regexes > MAX_REGEXES:
+        raise InvalidArgumentError(
+            f"the filters hold {regexes} regular expressions; the limit is {MAX_REGEXES}"
+        )
+    pairs = zip(parsers, pending, strict=True)
+    return Filter(tuple(parser.compiled(sels) for parser, sels in pairs))
 
 
 def info_adaptor(info: Info) -> Adaptor:
@@ -183,6 +213,7 @@ _SPACES = frozenset("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") |
     chr(c) for c in range(0x2000, 0x200B)
 )
 _QUOTES = frozenset('"/|')
+_CONTEXT = 100  # characters of a filter shown on each side of an error
 _OPERATOR_CHARS = frozenset("=!~")
 _FIELD_CHARS = frozenset("_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _OPERATORS = {"==": _Op.EQUAL, "!=": _Op.NOT_EQUAL, "~=": _Op.MATCHES}
@@ -215,35 +246,41 @@ class _Parser:
         self.text = text
         self.pos = 0
 
-    def parse(self) -> tuple[_Selector, ...]:
-        # Regexes compile once the whole string has parsed, so syntax errors are reported first.
+    def parse(self) -> list[tuple[_Selector, int]]:
+        """The selectors (regexes not compiled yet) and where each value starts."""
         pending = [self._selector()]
         while (ch := self._peek()) is not None:
             if ch != ",":
                 raise self._error(self.pos, f"unexpected input {ch!r}")
             self.pos += 1
             pending.append(self._selector())
+        return pending
+
+    def compiled(self, pending: list[tuple[_Selector, int]]) -> tuple[_Selector, ...]:
+        """The selectors of ``parse`` with their regexes compiled."""
         return tuple(self._compiled(selector, pos) for selector, pos in pending)
 
     def _compiled(self, selector: _Selector, pos: int) -> _Selector:
         if selector.op is not _Op.MATCHES:
             return selector
         try:
-            regex = re.compile(translate_go_regex(selector.value))
-        except (RegexSyntaxError, re.error) as exc:
-            msg = f"invalid regular expression {selector.value!r}: {exc}"
-            raise self._error(pos, msg) from exc
+            regex = compile_go_regex(selector.value)
+        except InvalidArgumentError as exc:
+            msg = f"invalid regular expression {selector.value[:200]!r}: {exc}"
+            raise self._error(pos, msg) from None
         return _Selector(selector.fieldpath, selector.op, selector.value, regex)
 
     def _error(self, pos: int, msg: str) -> InvalidArgumentError:
         text = self.text
+        # Long filters are shown in part, so that the message fits in a gRPC status.
+        before = text[max(0, pos - _CONTEXT) : pos]
+        after = text[pos + 1 : pos + 1 + _CONTEXT]
         if pos < len(text):
-            where = f"[{_shown(text[:pos])} >|{_shown(text[pos])}|< {_shown(text[pos + 1 :])}]"
+            where = f"[{_shown(before)} >|{_shown(text[pos])}|< {_shown(after)}]"
         else:
-            where = f"[{_shown(text)}]"
-        return InvalidArgumentError(
-            f"invalid filter {text!r}: {msg} at position {pos} {where}",
-        )
+            where = f"[{_shown(before)}]"
+        shown = text if len(text) <= 2 * _CONTEXT else text[: 2 * _CONTEXT] + "..."
+        return InvalidArgumentError(f"invalid filter {shown!r}: {msg} at position {pos} {where}")
 
     def _peek(self) -> str | None:
         return self.text[self.pos] if self.pos < len(self.text) else None

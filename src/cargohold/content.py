@@ -7,12 +7,15 @@ say) can ask for just that protocol.
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from typing import Protocol
 
 from .drivers.base import Driver
 from .errors import InvalidArgumentError
+from .readahead import ByteBudget, ReadAhead
 from .types import Descriptor, Info, Status
 
 __all__ = ["IngestManager", "Ingester", "Manager", "Provider", "ReaderAt"]
@@ -24,6 +27,11 @@ class ReaderAt:
     A large read is split into at most ``streams`` ranged gets of at least ``chunk_size`` bytes
     each, fetched in parallel: fewer, larger requests than one per part, since every request
     costs money and a round trip.
+
+    Sequential reads (each starting where an earlier one ended, as a decompressor's buffered
+    reader issues them) are served from read-ahead windows of ``chunk_size`` bytes, up to
+    ``max(streams, 2)`` of them fetched ahead in parallel (see ``readahead``). A reader may be
+    shared by several threads.
     """
 
     def __init__(
@@ -34,6 +42,7 @@ class ReaderAt:
         executor: Executor,
         chunk_size: int,
         streams: int = 4,
+        budget: ByteBudget | None = None,
     ) -> None:
         self._driver = driver
         self._key = key
@@ -42,6 +51,9 @@ class ReaderAt:
         self._chunk = max(chunk_size, 1)
         self._streams = max(streams, 1)
         self._closed = False
+        fetch = functools.partial(driver.get_range, key)  # no reference back to the reader
+        self._ahead = ReadAhead(fetch, size, executor, self._chunk, max(self._streams, 2), budget)
+        weakref.finalize(self, self._ahead.close)  # an unclosed reader still gives its bytes back
 
     def read_at(self, offset: int, length: int) -> bytes:
         """Up to ``length`` bytes from ``offset``: short at the end, ``b""`` at or past it."""
@@ -54,6 +66,9 @@ class ReaderAt:
         length = min(length, self.size - offset)
         if length <= 0:
             return b""
+        ahead = self._ahead.read(offset, length)
+        if ahead is not None:
+            return ahead
         pieces = min(self._streams, -(-length // self._chunk))
         if pieces <= 1:
             return self._driver.get_range(self._key, offset, length)
@@ -67,8 +82,9 @@ class ReaderAt:
         return b"".join(f.result() for f in futures)
 
     def close(self) -> None:
-        """Release the reader."""
+        """Release the reader and its read-ahead windows."""
         self._closed = True
+        self._ahead.close()
 
     def __enter__(self) -> ReaderAt:
         return self

@@ -1,0 +1,149 @@
+"""Readers shared by the Read RPCs of one blob.
+
+containerd reads a layer through many short Read RPCs in a row (32 KiB each while it unpacks).
+Opening a reader per RPC would cost a HEAD each and lose the read-ahead that sequential reads
+earn, so the server keeps one reader per digest: at most ``MAX_READERS`` of them, each dropped
+(and its read-ahead windows freed) after ``IDLE_SECONDS`` without a read, least recently used
+first when there are too many. A read from offset 0 starts a new pass over the blob: it checks
+with one HEAD that the blob still exists, so a deleted blob is never served from the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..content import ReaderAt
+from ..digests import parse_digest
+from ..store import Store
+
+__all__ = ["IDLE_SECONDS", "MAX_READERS", "ReaderCache", "shared_readers"]
+
+MAX_READERS = 64
+IDLE_SECONDS = 10.0
+
+
+@dataclass
+class _Entry:
+    reader: ReaderAt
+    users: int = 0
+    last_used: float = 0.0
+
+
+class ReaderCache:
+    """One shared ``ReaderAt`` per digest over ``store`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_readers: int = MAX_READERS,
+        idle_seconds: float = IDLE_SECONDS,
+    ) -> None:
+        self._store = store
+        self._max = max(max_readers, 1)
+        self._idle = idle_seconds
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.clock = time.monotonic
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    @contextlib.contextmanager
+    def lease(self, digest: str, *, fresh: bool = False) -> Iterator[ReaderAt]:
+        """The shared reader of ``digest`` for one RPC; ``fresh`` re-checks that it exists."""
+        entry = self._take(digest)
+        if entry is not None and fresh:
+            try:
+                self._store.driver.head(self._store.blob_key(parse_digest(digest)))
+            except BaseException:
+                self._give(digest, entry)
+                self._discard(digest, entry)
+                raise
+        if entry is None:
+            entry = self._insert(digest, self._store.reader_at(digest))
+        try:
+            yield entry.reader
+        finally:
+            self._give(digest, entry)
+
+    def close(self) -> None:
+        """Drop every reader (readers in use stay usable until their RPC ends)."""
+        with self._lock:
+            idle = [e for e in self._entries.values() if e.users == 0]
+            self._entries.clear()
+        for entry in idle:
+            entry.reader.close()
+
+    # -- bookkeeping --------------------------------------------------------------------------
+
+    def _take(self, digest: str) -> _Entry | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is not None:
+                entry.users += 1
+                self._entries.move_to_end(digest)
+            return entry
+
+    def _insert(self, digest: str, reader: ReaderAt) -> _Entry:
+        with self._lock:
+            entry = self._entries.get(digest)
+            spare = None
+            if entry is None:
+                entry = self._entries[digest] = _Entry(reader)
+            else:
+                spare = reader  # another RPC opened it meanwhile
+            entry.users += 1
+            self._entries.move_to_end(digest)
+        if spare is not None:
+            spare.close()
+        return entry
+
+    def _give(self, digest: str, entry: _Entry) -> None:
+        now = self.clock()
+        with self._lock:
+            entry.users -= 1
+            entry.last_used = now
+            dropped = self._expire(now)
+            if self._entries.get(digest) is not entry and entry.users == 0:
+                dropped.append(entry)  # taken out of the cache while this RPC used it
+        for old in dropped:
+            old.reader.close()
+
+    def _discard(self, digest: str, entry: _Entry) -> None:
+        with self._lock:
+            if self._entries.get(digest) is entry:
+                del self._entries[digest]
+            idle = entry.users == 0
+        if idle:
+            entry.reader.close()
+
+    def _expire(self, now: float) -> list[_Entry]:
+        """Under the lock: take out idle readers, and unused ones beyond the cap."""
+        out = [
+            d for d, e in self._entries.items() if e.users == 0 and now - e.last_used > self._idle
+        ]
+        unused = [d for d, e in self._entries.items() if e.users == 0 and d not in out]
+        excess = len(self._entries) - len(out) - self._max
+        out += unused[: max(excess, 0)]
+        return [self._entries.pop(d) for d in out]
+
+
+_CACHES: weakref.WeakKeyDictionary[Store, ReaderCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def shared_readers(store: Store) -> ReaderCache:
+    """The reader cache of ``store`` (one per store, so one per server)."""
+    with _CACHES_LOCK:
+        cache = _CACHES.get(store)
+        if cache is None:
+            cache = _CACHES[store] = ReaderCache(store)
+        return cache

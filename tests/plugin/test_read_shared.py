@@ -1,0 +1,103 @@
+"""Read RPCs of one blob share a reader: containerd's 32 KiB reads cost window-sized gets."""
+
+from __future__ import annotations
+
+import threading
+
+import grpc
+import pytest
+
+from cargohold import Descriptor
+from cargohold.plugin.gen import content_pb2 as pb
+from cargohold.plugin.readcache import ReaderCache, shared_readers
+from cargohold.store import Store
+
+from ..conformance.conftest import digest_of, random_bytes
+from .conftest import Served
+
+PIECE = 32 * 1024
+
+
+def _put(store: Store, data: bytes) -> str:
+    digest = digest_of(data)
+    with store.writer(f"put-{digest}", Descriptor(digest=digest, size=len(data))) as writer:
+        writer.write(data)
+        writer.commit(len(data), digest)
+    return digest
+
+
+def _read_like_containerd(served: Served, digest: str, size: int, start: int = 0) -> bytes:
+    """One Read RPC per 32 KiB, as containerd's proxy ReaderAt under a buffered reader."""
+    out = bytearray()
+    offset = start
+    while offset < size:
+        request = pb.ReadContentRequest(digest=digest, offset=offset, size=PIECE)
+        for resp in served.stub.Read(request):
+            out += resp.data
+        offset = start + len(out)
+    return bytes(out)
+
+
+def test_short_reads_of_one_blob_share_window_gets(served: Served) -> None:
+    store = served.store
+    data = random_bytes(int(2.5 * store.part_size) + 777, seed=31)
+    digest = _put(store, data)
+    store.driver.reset_calls()
+    assert _read_like_containerd(served, digest, len(data)) == data
+    calls = dict(store.driver.calls)
+    windows = -(-len(data) // store.part_size)
+    assert calls.get("get_range", 0) <= windows + 2, calls
+    assert calls.get("head", 0) <= 2, calls  # one to open, one for the pass from offset 0
+
+
+def test_concurrent_rpc_readers_of_one_blob(served: Served) -> None:
+    data = random_bytes(int(1.5 * served.store.part_size) + 5, seed=32)
+    digest = _put(served.store, data)
+    got: dict[int, bytes] = {}
+    starts = [0, 0, 12_345, len(data) // 2]
+
+    def run(n: int) -> None:
+        got[n] = _read_like_containerd(served, digest, len(data), starts[n])
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(starts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for n, start in enumerate(starts):
+        assert got[n] == data[start:], n
+
+
+def test_a_deleted_blob_is_not_served_from_the_cache(served: Served) -> None:
+    data = random_bytes(100_000, seed=33)
+    digest = _put(served.store, data)
+    assert _read_like_containerd(served, digest, len(data)) == data
+    served.store.delete(digest)
+    with pytest.raises(grpc.RpcError) as err:
+        list(served.stub.Read(pb.ReadContentRequest(digest=digest, offset=0, size=PIECE)))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_cache_is_bounded_and_expires_idle_readers(served: Served) -> None:
+    store = served.store
+    digests = [_put(store, random_bytes(1000 + n, seed=40 + n)) for n in range(4)]
+    cache = ReaderCache(store, max_readers=2, idle_seconds=5.0)
+    now = [100.0]
+    cache.clock = lambda: now[0]
+    for n, digest in enumerate(digests):
+        with cache.lease(digest) as reader:
+            assert reader.read_at(0, 10) == random_bytes(1000 + n, seed=40 + n)[:10]
+    assert len(cache) == 2  # the least recently used went beyond the cap
+    with cache.lease(digests[0]) as held:
+        now[0] += 60  # the others are idle now; this one is in use
+        with cache.lease(digests[1]):
+            pass
+        assert len(cache) == 2  # the idle ones went; the one in use and the fresh one stay
+        assert held.read_at(0, 5) == random_bytes(1000, seed=40)[:5]
+    now[0] += 60
+    with cache.lease(digests[2]):
+        pass
+    assert len(cache) == 1
+    cache.close()
+    assert len(cache) == 0
+    assert shared_readers(store) is shared_readers(store)

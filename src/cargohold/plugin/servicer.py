@@ -28,6 +28,7 @@ from .convert import info_from_pb, info_to_pb, status_to_pb, timestamp
 from .gen import content_pb2 as pb
 from .gen import content_pb2_grpc as pb_grpc
 from .ownership import Holdings
+from .readcache import shared_readers
 from .refs import digest_hint
 
 __all__ = ["READ_CHUNK", "ContentServicer"]
@@ -133,9 +134,9 @@ class ContentServicer(pb_grpc.ContentServicer):
     def Read(
         self, request: pb.ReadContentRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ReadContentResponse]:
-        reader = self._store.reader_at(request.digest)
-        try:
-            offset = max(request.offset, 0)
+        # One reader per digest across RPCs: containerd reads a layer in 32 KiB RPCs.
+        offset = max(request.offset, 0)
+        with shared_readers(self._store).lease(request.digest, fresh=offset == 0) as reader:
             if offset > reader.size:
                 raise OutOfRangeError(f"read past object length {reader.size} bytes")
             end = reader.size
@@ -147,8 +148,6 @@ class ContentServicer(pb_grpc.ContentServicer):
                     break
                 yield pb.ReadContentResponse(offset=offset, data=data)
                 offset += len(data)
-        finally:
-            reader.close()
 
     # -- ingestions -----------------------------------------------------------------------------
 

@@ -20,27 +20,48 @@ recorded parts are checked against the session (``list_parts``); parts uploaded 
 checkpoint are simply uploaded again. ``complete_upload`` only accepts parts whose etags match
 what this writer recorded, so bytes that were not hashed by this ingestion never reach a digest
 key.
+
+**Interruptions.** A write, a restart or a commit changes the hash state, the offset, the buffered
+tail and the part list in several steps; an exception can land between any two of them
+(KeyboardInterrupt and SystemExit included). Each such step runs with ``_torn`` set and clears
+it only once everything agrees again. A torn writer refuses every further operation, and its
+``close`` saves nothing newer than the last checkpoint whose parts were all confirmed (a torn
+commit saves nothing at all). ``ingest_state.check_record`` is checked on every save and every
+resume as a second line of defence.
+
+**Locking.** ``_lock`` serialises this writer's own operations and may be held across driver
+calls and part-upload waits; no other object ever takes it. ``status()`` never takes it: it
+reads ``_snap``, an immutable Status replaced under ``_status_lock`` (a leaf lock held for a few
+assignments). The writer calls into the Store (``release_writer``) only after letting go of
+``_lock``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import struct
+import logging
 import threading
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .digests import Hasher, new_hasher, parse_digest
-from .drivers.base import MiB, Part
+from .drivers.base import Part
 from .errors import (
     AlreadyExistsError,
     ContentError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+)
+from .ingest_state import (
+    IngestRecord,
+    check_record,
+    decode_state,
+    encode_hash_state,
+    encode_state,
+    utcnow,
 )
 from .labels import LabelRecord, validate_labels
 from .locks import Lease
@@ -50,72 +71,10 @@ from .types import Status
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["IngestRecord", "Writer", "decode_state", "encode_state"]
+__all__ = ["IngestRecord", "Writer", "decode_state", "encode_state", "utcnow"]
 
-_MAGIC = b"CHI1"
-_HEADER = struct.Struct(">4sI")
+_log = logging.getLogger("cargohold.ingest")
 _PARTS_PER_STEP = 1000
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class IngestRecord:
-    """What is durable about an ingestion (the JSON half of the state object)."""
-
-    ref: str
-    total: int
-    expected: str
-    started_at: str
-    updated_at: str
-    algorithm: str = "sha256"
-    part_size: int = 8 * MiB
-    offset: int = 0
-    hash_state: str | None = None
-    upload_key: str | None = None
-    upload_id: str | None = None
-    parts: list[list[Any]] = field(default_factory=list)
-    staged: bool = False
-    """All bytes are assembled at ``upload_key``; only the copy to the blob key is left."""
-    hint: str = ""
-    """A digest the bytes are likely to have: the upload session targets its blob key."""
-
-    def status(self) -> Status:
-        return Status(
-            ref=self.ref,
-            offset=self.offset,
-            total=self.total,
-            expected=self.expected,
-            started_at=datetime.fromisoformat(self.started_at),
-            updated_at=datetime.fromisoformat(self.updated_at),
-        )
-
-
-def encode_state(record: IngestRecord, tail: bytes) -> bytes:
-    """The state object: magic, JSON length, JSON record, tail bytes.
-
-    An empty ``hint`` is left out, so that the record of an ingestion without one stays
-    readable by versions from before hints (during a rolling upgrade of hosts on one bucket).
-    """
-    fields = asdict(record)
-    if not fields["hint"]:
-        del fields["hint"]
-    body = json.dumps(fields, separators=(",", ":")).encode()
-    return _HEADER.pack(_MAGIC, len(body)) + body + tail
-
-
-def decode_state(raw: bytes) -> tuple[IngestRecord, bytes]:
-    """Split a state object into its record and tail."""
-    try:
-        magic, length = _HEADER.unpack_from(raw)
-        if magic != _MAGIC:
-            raise ValueError("bad magic")
-        body = json.loads(raw[_HEADER.size : _HEADER.size + length])
-        return IngestRecord(**body), raw[_HEADER.size + length :]
-    except (ValueError, TypeError, struct.error) as exc:
-        raise FailedPreconditionError("an ingestion's state object is corrupt") from exc
 
 
 def _piece(data: bytes | bytearray | memoryview, view: memoryview, pos: int, n: int) -> bytes:
@@ -151,6 +110,8 @@ class Writer:
         record: IngestRecord,
         tail: bytes,
         hasher: Hasher,
+        *,
+        restart_reason: str | None = None,
     ) -> None:
         self._store = store
         self._ref = ref
@@ -163,7 +124,12 @@ class Writer:
         self._error: BaseException | None = None
         self._closed = False
         self._aborted = False
+        self._torn: str | None = None
         self._lock = threading.RLock()
+        self._status_lock = threading.Lock()
+        self._snap = record.status()
+        self._accepted = 0
+        self._accepted_at: datetime | None = None
         # Parts held in memory (one more than uploads in flight, so that the next part is
         # ready the moment an upload finishes) and uploads in flight.
         self._slots = threading.Semaphore(store.concurrency + 1)
@@ -171,7 +137,10 @@ class Writer:
         self._last_checkpoint = store.clock()
         self._durable_offset = record.offset
         self._checkpoint: tuple[int, bytes, int] | None = None
-        self._durable: tuple[IngestRecord, bytes] = (IngestRecord(**asdict(record)), tail)
+        self._durable: tuple[IngestRecord, bytes] = (record.copy(), tail)
+        self.restart_reason = restart_reason
+        """Why an existing ingestion of this ref could not be resumed (it restarted from
+        zero), or None."""
 
     # -- introspection -------------------------------------------------------------------
 
@@ -185,14 +154,47 @@ class Writer:
         return self._ref
 
     def status(self) -> Status:
-        """The ingestion's status as this writer sees it."""
-        with self._lock:
-            return self._record.status()
+        """The ingestion's status as this writer sees it: a snapshot, never waits."""
+        return self._snap
 
     def digest(self) -> str:
         """Digest of every byte written so far."""
         with self._lock:
             return self._hasher.digest()
+
+    def _refresh_status(self) -> None:
+        """Publish the record's status (plus bytes accepted but not yet written)."""
+        status = self._record.status()
+        with self._status_lock:
+            if self._accepted:
+                status = replace(status, offset=status.offset + self._accepted)
+                if self._accepted_at is not None:
+                    status = replace(status, updated_at=self._accepted_at)
+            self._snap = status
+
+    def accept(self, size: int) -> None:
+        """Count ``size`` bytes in the status now, before the ``write`` that brings them.
+
+        For callers that answer a write before applying it (the gRPC plugin): the status then
+        describes every write that was answered, with the time it was answered. If that
+        ``write`` never succeeds, the writer fails (see ``write``).
+        """
+        if size <= 0:
+            return
+        now = utcnow()
+        with self._status_lock:
+            self._accepted += size
+            self._accepted_at = now
+            snap = self._snap
+            self._snap = replace(snap, offset=snap.offset + size, updated_at=now)
+
+    def _take_accepted(self, size: int) -> datetime | None:
+        """Bytes accepted earlier arrive: the stamp they were accepted with, if any."""
+        with self._status_lock:
+            if not self._accepted:
+                return None
+            self._accepted = max(0, self._accepted - size)
+            return self._accepted_at
 
     # -- writing -------------------------------------------------------------------------
 
@@ -201,6 +203,11 @@ class Writer:
             raise FailedPreconditionError(f"ingestion {self._ref!r} was aborted")
         if self._closed:
             raise FailedPreconditionError(f"writer for {self._ref!r} is closed")
+        if self._torn is not None:
+            raise FailedPreconditionError(
+                f"a {self._torn} of {self._ref!r} was interrupted; close this writer and "
+                "open the ref again to resume at its last checkpoint"
+            )
         self._lease.check()
         if self._error is not None:
             raise FailedPreconditionError(
@@ -211,12 +218,18 @@ class Writer:
         """Accept all of ``data``; return its length."""
         view = memoryview(data).cast("B")
         with self._lock:
-            self._check_usable()
-            if self._record.staged:
-                raise FailedPreconditionError(
-                    f"ingestion {self._ref!r} is fully uploaded; commit it or truncate(0)"
-                )
+            try:
+                self._check_usable()
+                if self._record.staged:
+                    raise FailedPreconditionError(
+                        f"ingestion {self._ref!r} is fully uploaded; commit it or truncate(0)"
+                    )
+            except BaseException as exc:
+                if self._accepted and self._error is None:
+                    self._error = exc  # bytes already answered for can never arrive now
+                raise
             size = len(view)
+            self._torn = "write"
             pos = 0
             while pos < size:
                 part_size = self._current_part_size()
@@ -236,8 +249,11 @@ class Writer:
                 if len(self._buffer) >= part_size:
                     self._cut_part()
             if size:
-                self._record.updated_at = utcnow().isoformat()
+                stamp = self._take_accepted(size) or utcnow()
+                self._record.updated_at = stamp.isoformat()
             self._reap()
+            self._torn = None
+            self._refresh_status()
             self._maybe_checkpoint()
             return size
 
@@ -259,7 +275,7 @@ class Writer:
             # writer that dies before its first checkpoint leaves no session nobody knows of:
             # reopening finds it and aborts it.
             record, tail = self._durable
-            record = IngestRecord(**asdict(record))
+            record = record.copy()
             record.upload_id, record.upload_key = self._record.upload_id, key
             self._save(record, tail)
 
@@ -295,8 +311,8 @@ class Writer:
             except BaseException as exc:
                 self._error = exc
                 break
-            self._pending.pop(0)
             self._parts.append(part)
+            self._pending.pop(0)
             if head.hash_state is not None:
                 self._checkpoint = (head.end_offset, head.hash_state, len(self._parts))
         if self._error is not None:
@@ -315,10 +331,11 @@ class Writer:
         offset, hash_state, count = self._checkpoint
         if offset <= self._durable_offset:
             return
-        record = IngestRecord(**asdict(self._record))
+        record = self._record.copy()
         record.offset = offset
-        record.hash_state = hash_state.hex()
+        record.hash_state = encode_hash_state(hash_state)
         record.parts = [[p.number, p.size, p.etag] for p in self._parts[:count]]
+        record.staged = False
         self._save(record, b"")
         self._durable_offset = offset
 
@@ -326,7 +343,11 @@ class Writer:
         now = self._store.clock()
         if now - self._last_checkpoint >= self._store.lease_timeout / 3:
             self._last_checkpoint = now
-            self._save_checkpoint()
+            try:
+                self._save_checkpoint()
+            except ContentError as exc:
+                # Only a resume point is lost: the next checkpoint or close saves a newer one.
+                _log.warning("checkpoint of %r failed: %s", self._ref, exc)
 
     def truncate(self, size: int) -> None:
         """Only ``truncate(0)`` (restart; ``started_at`` kept) is supported."""
@@ -346,31 +367,34 @@ class Writer:
     def _restart(self, *, drop_hint: bool = False) -> None:
         """Drop every byte and the upload session: offset 0, ``started_at`` kept.
 
-        Parts still in flight are waited for and discarded; if the session cannot be dropped,
-        the writer fails like one whose part upload failed (its ``close`` keeps only the last
-        checkpoint), so no record ever counts bytes whose parts it no longer lists. If the
-        reset record cannot be saved, the writer fails too and keeps nothing new: the durable
-        record still names the dropped session, so reopening starts from zero.
+        Parts still in flight are waited for and discarded. If anything fails (dropping the
+        session, saving the reset record), the writer stays torn: its ``close`` saves nothing,
+        and the durable record still names the dropped session, so reopening starts from zero.
         """
-        self._wait_all_quietly()
+        self._torn = "restart"
         try:
+            self._wait_all_quietly()
             self._store.drop_session(self._record)
-            if drop_hint:
-                self._record.hint = ""
-            self._record.upload_id = self._record.upload_key = None
-            self._record.staged = False
-            self._record.parts = []
-            self._record.offset = 0
-            self._record.updated_at = utcnow().isoformat()
-            self._parts = []
-            self._buffer.clear()
-            self._error = None
-            self._checkpoint = None
-            self._hasher = new_hasher(self._record.algorithm)
-            self._persist()
         except BaseException as exc:
             self._error = exc
             raise
+        if drop_hint:
+            self._record.hint = ""
+        self._record.upload_id = self._record.upload_key = None
+        self._record.staged = False
+        self._record.parts = []
+        self._record.offset = 0
+        self._record.updated_at = utcnow().isoformat()
+        self._parts = []
+        self._buffer.clear()
+        self._error = None
+        self._checkpoint = None
+        self._hasher = new_hasher(self._record.algorithm)
+        with self._status_lock:
+            self._accepted = 0
+        self._persist()
+        self._torn = None
+        self._refresh_status()
 
     def _drop_wrong_hint(self, actual: str) -> None:
         """The bytes do not have the hinted digest. Parts uploaded for the hint's key can never
@@ -391,14 +415,22 @@ class Writer:
     # -- ending --------------------------------------------------------------------------
 
     def _save(self, record: IngestRecord, tail: bytes) -> None:
+        """Save ``record`` as the durable state, if it keeps every invariant of a record."""
+        problem = check_record(record, tail)
+        if problem is not None:
+            raise FailedPreconditionError(
+                f"refusing to save ingestion {self._ref!r}: {problem}; it resumes at its "
+                "last saved point"
+            )
+        if self._aborted:
+            raise FailedPreconditionError(f"ingestion {self._ref!r} was aborted")
         self._store.save_state(self._ref, record, tail)
-        self._durable = (IngestRecord(**asdict(record)), tail)
+        self._durable = (record.copy(), tail)
 
     def _persist(self) -> None:
         """Save the record, the hash state and the buffered tail (every byte written)."""
         self._record.parts = [[p.number, p.size, p.etag] for p in self._parts]
-        state = self._hasher.state()
-        self._record.hash_state = state.hex() if state is not None else None
+        self._record.hash_state = encode_hash_state(self._hasher.state())
         self._save(self._record, self._buffer.getvalue())
         self._durable_offset = self._record.offset
 
@@ -406,48 +438,63 @@ class Writer:
         """Make everything written durable and release the ref; the ingestion stays.
 
         If a part upload failed, only what was confirmed is kept (the last checkpoint) and
-        the upload error is raised; reopening resumes there.
+        the upload error is raised; reopening resumes there. After an interrupted write only
+        that checkpoint is kept too, quietly (the interruption is the error to report).
         """
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            try:
-                if self._aborted or self._lease.lost:
-                    return
-                try:
-                    # Learn now, not at the next renewal, whether the ref was aborted or
-                    # taken over: saving state then would resurrect a removed ingestion.
-                    self._store.leases.renew(self._lease)
-                except FailedPreconditionError:
-                    return
-                except ContentError:
-                    pass  # a transient failure: the state below is still ours to save
+        try:
+            with self._lock:
+                self._close_locked()
+        finally:
+            self._store.release_writer(self)
+
+    def _close_locked(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._aborted or self._lease.lost:
+            return
+        try:
+            # Learn now, not at the next renewal, whether the ref was aborted or taken
+            # over: saving state then would resurrect a removed ingestion.
+            self._store.leases.renew(self._lease)
+        except FailedPreconditionError:
+            return
+        except ContentError:
+            pass  # a transient failure: the state below is still ours to save
+        if self._torn is not None:
+            if self._torn == "write":
                 self._reap(wait=True)
-                if self._error is None:
-                    self._persist()
-                    return
-                self._save_checkpoint()
-                raise FailedPreconditionError(
-                    f"a part upload for {self._ref!r} failed; the ingestion resumes at "
-                    f"offset {max(self._durable_offset, 0)}: {self._error}"
-                ) from self._error
-            finally:
-                self._store.release_writer(self)
+                with contextlib.suppress(ContentError):
+                    self._save_checkpoint()
+            else:
+                self._wait_all_quietly()
+            return
+        self._reap(wait=True)
+        if self._error is None:
+            self._persist()
+            return
+        self._save_checkpoint()
+        raise FailedPreconditionError(
+            f"a part upload for {self._ref!r} failed; the ingestion resumes at "
+            f"offset {max(self._durable_offset, 0)}: {self._error}"
+        ) from self._error
 
     def commit(
         self, size: int = 0, expected: str = "", labels: dict[str, str] | None = None
     ) -> None:
         """Verify size and digest, then publish the blob atomically; always closes."""
-        with self._lock:
-            try:
-                self._check_usable()
-                self._commit(size, expected, labels)
-            finally:
-                if not self._closed:
-                    # The commit's own error (if any) is the one to report.
-                    with contextlib.suppress(ContentError):
-                        self.close()
+        try:
+            with self._lock:
+                try:
+                    self._check_usable()
+                    self._commit(size, expected, labels)
+                finally:
+                    if not self._closed:
+                        # The commit's own error (if any) is the one to report.
+                        with contextlib.suppress(ContentError):
+                            self._close_locked()
+        finally:
+            self._store.release_writer(self)
 
     def _commit(self, size: int, expected: str, labels: dict[str, str] | None) -> None:
         checked_labels = validate_labels(labels)
@@ -521,16 +568,23 @@ class Writer:
                 start = self._record.offset - len(tail)
                 parts.append(driver.upload_part_at(key, upload_id, number, start, tail))
             driver.complete_upload(key, upload_id, parts, if_none_match=key == blob_key)
-        except NotFoundError as exc:
+        except (NotFoundError, FailedPreconditionError) as exc:
+            # Parts this writer recorded are gone or changed: the session can never complete
+            # these bytes. Start over rather than leave an ingestion that cannot finish.
+            self._restart()
             raise FailedPreconditionError(
-                f"the upload session of {self._ref!r} is gone; abort and ingest again"
+                f"the upload session of {self._ref!r} lost parts ({exc}); the ingestion was "
+                "restarted from offset 0: write it again"
             ) from exc
+        # The session is complete: until the record says so, it must not be saved.
+        self._torn = "commit"
         self._record.upload_id = None
         self._parts = []
         if key == blob_key:
-            return False
+            return False  # published; the ingestion is removed next
         self._buffer.clear()
         self._record.staged = True
+        self._torn = None
         self._copy_staged(blob_key)
         return False
 
@@ -547,9 +601,8 @@ class Writer:
     def _remove(self) -> None:
         """The ingestion is over (committed or superseded): remove everything of it."""
         self._wait_all_quietly()
-        self._store.remove_ingestion(self._ref, self._record)
         self._closed = True
-        self._store.release_writer(self)
+        self._store.remove_ingestion(self._ref, self._record)
 
     def mark_aborted(self) -> None:
         """Called by ``Store.abort`` in this process: later writes fail, close does nothing."""

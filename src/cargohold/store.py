@@ -10,7 +10,7 @@ Layout under the store's prefix (see docs/architecture.md):
 from __future__ import annotations
 
 import hashlib
-import struct
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -22,12 +22,20 @@ from .drivers.base import Driver, ObjectInfo
 from .drivers.wrapper import MeteredDriver
 from .errors import (
     AlreadyExistsError,
-    ContentError,
     InvalidArgumentError,
     NotFoundError,
 )
 from .filters import Filter, info_adaptor, parse_filters, status_adaptor
-from .ingest import IngestRecord, Writer, decode_state, encode_state, utcnow
+from .ingest import Writer
+from .ingest_state import (
+    IngestRecord,
+    decode_state,
+    encode_hash_state,
+    encode_state,
+    hasher_for,
+    holds_record,
+    utcnow,
+)
 from .labels import SIDECAR_SUFFIX, LabelRecord, LabelStore, check_fieldpaths, validate_labels
 from .locks import DEFAULT_LEASE_TIMEOUT, LeaseManager
 from .types import Descriptor, Info, Status
@@ -36,7 +44,7 @@ __all__ = ["MAX_REF_BYTES", "Store"]
 
 MAX_REF_BYTES = 4096
 _STATE_HEAD = 64 * 1024
-_STATE_HEADER = struct.Struct(">4sI")
+_log = logging.getLogger("cargohold.store")
 
 
 def validate_ref(ref: object) -> str:
@@ -91,8 +99,10 @@ class Store:
             max_workers=max(8, self.concurrency * 4), thread_name_prefix="cargohold"
         )
         self.clock = time.monotonic
+        # A leaf lock: held only to read or change ``_writers``, never across a call.
         self._writers: dict[str, Writer] = {}
         self._writers_lock = threading.Lock()
+        self._writers_changed = threading.Condition(self._writers_lock)
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -203,7 +213,9 @@ class Store:
 
     # -- Ingester ------------------------------------------------------------------------
 
-    def writer(self, ref: str, desc: Descriptor | None = None, *, hint: str = "") -> Writer:
+    def writer(
+        self, ref: str, desc: Descriptor | None = None, *, hint: str = "", wait: float = 0.0
+    ) -> Writer:
         """Open (or resume) the ingestion ``ref``; UnavailableError while another writer has it.
 
         ``hint`` is a digest the bytes will probably have, when ``desc`` names none (containerd's
@@ -212,6 +224,12 @@ class Store:
         digest, that commit fails with FailedPreconditionError and the ingestion restarts from
         zero without the hint (see ``ingest``). A hint in another algorithm than the ingestion's
         is ignored; a resumed ingestion keeps what it was started with.
+
+        ``wait`` is how many seconds to wait for a writer of this process that holds ``ref`` to
+        close (a client that closes a writer and reopens its ref at once, as containerd's proxy
+        does, may otherwise find it still closing). Writers elsewhere are never waited for.
+        When an existing ingestion cannot be resumed, the writer starts from zero and says why
+        in ``restart_reason``.
         """
         validate_ref(ref)
         if desc is None:
@@ -224,36 +242,54 @@ class Store:
         hint = str(parse_digest(hint)) if hint else ""
         if expected and self.blob_exists(self.blob_key(parse_digest(expected))):
             raise AlreadyExistsError(f"content {expected} already exists")
+        if wait > 0:
+            self._wait_for_local_writer(ref, wait)
         lease = self.leases.acquire(f"{self._ingest_dir(ref)}/lock")
         try:
-            record, tail, hasher = self._open_ingestion(ref, desc.size, expected, hint)
+            record, tail, hasher, reason = self._open_ingestion(ref, desc.size, expected, hint)
         except BaseException:
             self.leases.release(lease)
             raise
-        writer = Writer(self, ref, lease, record, tail, hasher)
+        if reason is not None:
+            _log.warning("ingestion %r restarts from zero: %s", ref, reason)
+        writer = Writer(self, ref, lease, record, tail, hasher, restart_reason=reason)
         with self._writers_lock:
             self._writers[ref] = writer
         return writer
 
+    def _wait_for_local_writer(self, ref: str, seconds: float) -> None:
+        """Wait (bounded) until no writer of this process holds ``ref``."""
+        deadline = self.clock() + seconds
+        with self._writers_changed:
+            while ref in self._writers:
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    return
+                self._writers_changed.wait(remaining)
+
     def _open_ingestion(
         self, ref: str, total: int, expected: str, hint: str = ""
-    ) -> tuple[IngestRecord, bytes, Hasher]:
+    ) -> tuple[IngestRecord, bytes, Hasher, str | None]:
         loaded = self.load_state(ref, with_tail=True)
         started = utcnow().isoformat()
+        reason: str | None = None
         if loaded is not None:
             record, tail = loaded
             same = (not total or total == record.total) and (
                 not expected or expected == record.expected
             )
-            resumed = self._resume(record) if same else None
-            if resumed is not None:
-                return record, tail, resumed
+            if same:
+                resumed, reason = self._resume(record, tail)
+                if resumed is not None:
+                    return record, tail, resumed, None
             self.drop_session(record)
             if same:
                 # Not a different blob, only an unusable resume point: start over from zero
                 # but keep what the ingestion was started with.
                 total, expected = record.total, record.expected
                 hint, started = record.hint, record.started_at
+                if record.offset == 0 and not record.parts:
+                    reason = None  # nothing was lost
         algorithm = parse_digest(expected).algorithm if expected else "sha256"
         if expected or (hint and parse_digest(hint).algorithm != algorithm):
             hint = ""  # an expected digest binds the key anyway; a hint must be comparable
@@ -268,33 +304,38 @@ class Store:
             hint=hint,
         )
         hasher = new_hasher(record.algorithm)
-        state = hasher.state()
-        record.hash_state = state.hex() if state is not None else None
+        record.hash_state = encode_hash_state(hasher.state())
         self.save_state(ref, record, b"")
-        return record, b"", hasher
+        return record, b"", hasher, reason
 
-    def _resume(self, record: IngestRecord) -> Hasher | None:
-        """The hasher to continue ``record`` with, or None if it cannot be trusted."""
-        if record.hash_state is None:
-            return None
-        try:
-            hasher = new_hasher(record.algorithm, bytes.fromhex(record.hash_state))
-        except (ValueError, ContentError):
-            return None
-        if record.upload_id is None or record.staged:
-            return hasher
+    def _resume(self, record: IngestRecord, tail: bytes) -> tuple[Hasher | None, str | None]:
+        """The hasher to continue ``record`` with, or None and why it cannot be trusted."""
+        hasher, problem = hasher_for(record, tail)
+        if hasher is None:
+            return None, problem
+        if record.staged:
+            assert record.upload_key is not None
+            try:
+                size = self.driver.head(record.upload_key).size
+            except NotFoundError:
+                return None, "its assembled bytes are gone"
+            if size != record.offset:
+                return None, f"its assembled bytes are {size} long, not {record.offset}"
+            return hasher, None
+        if record.upload_id is None:
+            return hasher, None
         assert record.upload_key is not None
         try:
             held = {
                 p.number: p for p in self.driver.list_parts(record.upload_key, record.upload_id)
             }
         except NotFoundError:
-            return None
+            return None, "its upload session is gone"
         for number, _size, etag in record.parts:
             part = held.get(int(number))
             if part is None or part.etag != etag:
-                return None
-        return hasher
+                return None, f"part {number} of its upload session is missing or changed"
+        return hasher, None
 
     # -- ingestion bookkeeping (used by Writer) ------------------------------------------
 
@@ -310,7 +351,7 @@ class Store:
             if with_tail:
                 return decode_state(self.driver.get(key))
             raw = self.driver.get_range(key, 0, _STATE_HEAD)
-            if not _holds_record(raw):
+            if not holds_record(raw):
                 raw = self.driver.get(key)
         except NotFoundError:
             return None
@@ -329,9 +370,10 @@ class Store:
 
     def release_writer(self, writer: Writer) -> None:
         self.leases.release(writer.lease)
-        with self._writers_lock:
+        with self._writers_changed:
             if self._writers.get(writer.ref) is writer:
                 del self._writers[writer.ref]
+                self._writers_changed.notify_all()
 
     # -- IngestManager -------------------------------------------------------------------
 
@@ -351,7 +393,8 @@ class Store:
         """Statuses of every ingestion matching any of ``filters``."""
         matcher = parse_filters(*filters)
         with self._writers_lock:
-            live = {ref: w.status() for ref, w in self._writers.items()}
+            writers = list(self._writers.items())
+        live = {ref: w.status() for ref, w in writers}  # snapshots: no lock, no wait
         found: list[Status] = []
         for obj in self.driver.list(f"{self._root}ingest/"):
             if not obj.key.endswith("/state"):
@@ -369,8 +412,9 @@ class Store:
         validate_ref(ref)
         base = self._ingest_dir(ref)
         loaded = self.load_state(ref, with_tail=False)
-        with self._writers_lock:
+        with self._writers_changed:
             live = self._writers.pop(ref, None)
+            self._writers_changed.notify_all()
         if live is not None:
             live.mark_aborted()
         if loaded is None:
@@ -397,11 +441,3 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _holds_record(raw: bytes) -> bool:
-    """Whether the first bytes of a state object hold its whole JSON record."""
-    if len(raw) < _STATE_HEADER.size:
-        return True  # too short to be valid: let decode_state report it
-    _, length = _STATE_HEADER.unpack_from(raw)
-    return _STATE_HEADER.size + int(length) <= len(raw)

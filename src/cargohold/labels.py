@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 MAX_LABEL_BYTES = 4096
+MAX_LABEL_SET_BYTES = 16 * 1024 * 1024
+"""One blob's label keys and values together, in UTF-8 bytes (a quarter of the largest message)."""
 SIDECAR_SUFFIX = ".labels"
 _INLINE_KEY = "cholabels"
 _SPILL_KEY = "chospill"
@@ -48,12 +50,13 @@ _UPDATE_ATTEMPTS = 8
 
 
 def validate_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
-    """Check every label (non-empty key, key + value at most 4096 UTF-8 bytes)."""
+    """Check every label (non-empty key, key + value at most 4096 UTF-8 bytes) and their total."""
     if labels is None:
         return {}
     if not isinstance(labels, Mapping):
         raise InvalidArgumentError(f"labels must be a mapping, got {type(labels).__name__}")
     checked: dict[str, str] = {}
+    total = 0
     for key, value in labels.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise InvalidArgumentError("label keys and values must be strings")
@@ -66,6 +69,11 @@ def validate_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
         if size > MAX_LABEL_BYTES:
             raise InvalidArgumentError(
                 f"label {key[:80]!r}: key + value is {size} bytes, the limit is {MAX_LABEL_BYTES}"
+            )
+        total += size
+        if total > MAX_LABEL_SET_BYTES:
+            raise InvalidArgumentError(
+                f"labels exceed {MAX_LABEL_SET_BYTES} bytes (keys and values together)"
             )
         checked[key] = value
     return checked

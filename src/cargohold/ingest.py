@@ -125,6 +125,7 @@ class Writer:
         self._closed = False
         self._aborted = False
         self._torn: str | None = None
+        self._closing = False
         self._lock = threading.RLock()
         self._status_lock = threading.Lock()
         self._snap = record.status()
@@ -441,6 +442,7 @@ class Writer:
         the upload error is raised; reopening resumes there. After an interrupted write only
         that checkpoint is kept too, quietly (the interruption is the error to report).
         """
+        self._closing = True
         try:
             with self._lock:
                 self._close_locked()
@@ -483,6 +485,7 @@ class Writer:
         self, size: int = 0, expected: str = "", labels: dict[str, str] | None = None
     ) -> None:
         """Verify size and digest, then publish the blob atomically; always closes."""
+        self._closing = True
         try:
             with self._lock:
                 try:
@@ -603,6 +606,15 @@ class Writer:
         self._wait_all_quietly()
         self._closed = True
         self._store.remove_ingestion(self._ref, self._record)
+
+    def mark_closing(self) -> None:
+        """Announce that ``close`` or ``commit`` is coming (a reopen of the ref waits for it)."""
+        self._closing = True
+
+    @property
+    def closing(self) -> bool:
+        """Whether this writer is closing (or has closed)."""
+        return self._closing or self._closed
 
     def mark_aborted(self) -> None:
         """Called by ``Store.abort`` in this process: later writes fail, close does nothing."""

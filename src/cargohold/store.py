@@ -44,6 +44,7 @@ __all__ = ["MAX_REF_BYTES", "Store"]
 
 MAX_REF_BYTES = 4096
 _STATE_HEAD = 64 * 1024
+_BUSY_WAIT = 0.5
 _log = logging.getLogger("cargohold.store")
 
 
@@ -258,14 +259,19 @@ class Store:
         return writer
 
     def _wait_for_local_writer(self, ref: str, seconds: float) -> None:
-        """Wait (bounded) until no writer of this process holds ``ref``."""
-        deadline = self.clock() + seconds
+        """Wait (bounded) until no writer of this process holds ``ref``.
+
+        A writer that is closing is waited for up to ``seconds``; one still in use only up to
+        ``_BUSY_WAIT``, so that a ref that is really taken is reported Unavailable quickly.
+        """
+        start = self.clock()
         with self._writers_changed:
-            while ref in self._writers:
-                remaining = deadline - self.clock()
+            while (live := self._writers.get(ref)) is not None:
+                limit = seconds if live.closing else min(seconds, _BUSY_WAIT)
+                remaining = start + limit - self.clock()
                 if remaining <= 0:
                     return
-                self._writers_changed.wait(remaining)
+                self._writers_changed.wait(min(remaining, 0.05))
 
     def _open_ingestion(
         self, ref: str, total: int, expected: str, hint: str = ""

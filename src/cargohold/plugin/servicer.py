@@ -39,6 +39,11 @@ READ_CHUNK = 1024 * 1024
 """Bytes per Read response message (gRPC's default message limit is 4 MiB)."""
 LIST_BATCH = 512
 """Infos per List response message."""
+REOPEN_WAIT = 10.0
+"""Seconds a Write stream waits for this server's previous stream on the same ref to close.
+containerd's proxy writer closes by half-closing its stream and returns at once, so a client
+that reopens the ref right away can arrive while the old stream is still being closed here.
+A writer still in use is waited for only briefly (see ``Store.writer``)."""
 
 _T = TypeVar("_T")
 
@@ -197,6 +202,7 @@ class ContentServicer(pb_grpc.ContentServicer):
             try:
                 yield from session.run(first, requests)
             finally:
+                writer.mark_closing()  # a reopen of the ref may wait for this close
                 session.settle_quietly()
         finally:
             with self._writers_lock:
@@ -209,7 +215,7 @@ class ContentServicer(pb_grpc.ContentServicer):
         desc = Descriptor(digest=first.expected, size=max(first.total, 0))
         hint = "" if first.expected else digest_hint(first.ref)
         try:
-            return self._store.writer(ref, desc, hint=hint)
+            return self._store.writer(ref, desc, hint=hint, wait=REOPEN_WAIT)
         except AlreadyExistsError:
             # The client will take the blob as present: hold it before saying so.
             self._info_claimed(first.expected)
@@ -305,6 +311,9 @@ class _WriteSession:
             resp.offset = 0
         data = req.data  # read once: every read of a bytes field copies it
         if data and req.action == pb.WRITE:
+            # Answered now, so counted now: Status and STAT describe every answered write
+            # (offset and time of the answer), even while the bytes are still being applied.
+            writer.accept(len(data))
             self._pending = self._pool.submit(writer.write, data)
             resp.offset += len(data)
             return resp  # the digest follows at the next STAT or COMMIT

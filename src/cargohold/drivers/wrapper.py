@@ -2,19 +2,22 @@
 
 ``open_store`` wraps every driver in a ``MeteredDriver``. It rejects malformed keys before any
 request is sent, and counts calls per operation (``driver.calls``), which is what the request
-budgets in the conformance suite are asserted against. Attributes it does not define (a
-driver's own client, say) are looked up on the wrapped driver.
+budgets in the conformance suite are asserted against. An optional ``observer`` (set by
+``cargohold serve`` when metrics are on) is told when each request starts and how it ended.
+Attributes it does not define (a driver's own client, say) are looked up on the wrapped driver.
 """
 
 from __future__ import annotations
 
 import builtins
+import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from ..errors import InvalidArgumentError
+from ..errors import ContentError, InvalidArgumentError
 from .base import (
     Driver,
     DriverLimits,
@@ -25,9 +28,62 @@ from .base import (
     UploadInfo,
 )
 
-__all__ = ["MeteredDriver"]
+__all__ = ["DriverObserver", "MeteredDriver", "outcome_of"]
 
 MAX_KEY_BYTES = 1024
+_T = TypeVar("_T")
+
+
+class DriverObserver(Protocol):
+    """Told about every driver request: ``started`` before it, ``finished`` after it."""
+
+    def started(self, operation: str) -> None:
+        """A request of ``operation`` (``put``, ``upload_part``, ...) is about to be sent."""
+
+    def finished(self, operation: str, outcome: str, seconds: float) -> None:
+        """It ended with ``outcome`` (``ok``, ``not_found``, ..., ``error``) after ``seconds``."""
+
+
+def outcome_of(exc: BaseException) -> str:
+    """``ok``-style name of an error: its ContentError category in snake case, else ``error``."""
+    if not isinstance(exc, ContentError):
+        return "error"
+    name = type(exc).__name__.removesuffix("Error") or "content"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class _Observed:
+    """Reports one request to an observer (a class, not a generator: it runs on every call)."""
+
+    __slots__ = ("_observer", "_operation", "_start")
+
+    def __init__(self, observer: DriverObserver, operation: str) -> None:
+        self._observer = observer
+        self._operation = operation
+        self._start = 0.0
+
+    def __enter__(self) -> None:
+        self._observer.started(self._operation)
+        self._start = time.perf_counter()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        outcome = "ok" if exc is None or isinstance(exc, GeneratorExit) else outcome_of(exc)
+        self._observer.finished(self._operation, outcome, time.perf_counter() - self._start)
+
+
+class _Unobserved:
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_UNOBSERVED = _Unobserved()
 
 
 def check_key(key: str) -> str:
@@ -48,6 +104,8 @@ class MeteredDriver:
         self.inner = inner
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.observer: DriverObserver | None = None
+        """Told about each request when set (``cargohold serve --metrics-address``)."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -55,6 +113,20 @@ class MeteredDriver:
     def _count(self, op: str) -> None:
         with self._lock:
             self.calls[op] += 1
+
+    def _observe(self, operation: str) -> _Observed | _Unobserved:
+        observer = self.observer
+        return _UNOBSERVED if observer is None else _Observed(observer, operation)
+
+    def _observe_iter(self, operation: str, items: Iterator[_T]) -> Iterator[_T]:
+        """Listings send their requests while they are iterated: observe the iteration."""
+        if self.observer is None:
+            return items
+        return self._observed_iter(operation, items)
+
+    def _observed_iter(self, operation: str, items: Iterator[_T]) -> Iterator[_T]:
+        with self._observe(operation):
+            yield from items
 
     def reset_calls(self) -> None:
         """Start counting from zero."""
@@ -75,41 +147,57 @@ class MeteredDriver:
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         self._count("put")
-        return self.inner.put(
-            check_key(key), data, if_none_match=if_none_match, if_match=if_match, metadata=metadata
-        )
+        key = check_key(key)
+        with self._observe("put"):
+            return self.inner.put(
+                key, data, if_none_match=if_none_match, if_match=if_match, metadata=metadata
+            )
 
     def get(self, key: str) -> bytes:
         self._count("get")
-        return self.inner.get(check_key(key))
+        key = check_key(key)
+        with self._observe("get"):
+            return self.inner.get(key)
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         self._count("get_range")
-        return self.inner.get_range(check_key(key), offset, length)
+        key = check_key(key)
+        with self._observe("get_range"):
+            return self.inner.get_range(key, offset, length)
 
     def head(self, key: str) -> ObjectInfo:
         self._count("head")
-        return self.inner.head(check_key(key))
+        key = check_key(key)
+        with self._observe("head"):
+            return self.inner.head(key)
 
     def list(self, prefix: str, *, metadata: bool = False) -> Iterator[ObjectInfo]:
         self._count("list")
-        return self.inner.list(prefix, metadata=metadata)
+        return self._observe_iter("list", self.inner.list(prefix, metadata=metadata))
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         self._count("delete")
-        self.inner.delete(check_key(key), if_match=if_match)
+        key = check_key(key)
+        with self._observe("delete"):
+            self.inner.delete(key, if_match=if_match)
 
     def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
         self._count("copy")
-        return self.inner.copy(check_key(src), check_key(dst), if_none_match=if_none_match)
+        src, dst = check_key(src), check_key(dst)
+        with self._observe("copy"):
+            return self.inner.copy(src, dst, if_none_match=if_none_match)
 
     def start_upload(self, key: str) -> str:
         self._count("start_upload")
-        return self.inner.start_upload(check_key(key))
+        key = check_key(key)
+        with self._observe("start_upload"):
+            return self.inner.start_upload(key)
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> Part:
         self._count("upload_part")
-        return self.inner.upload_part(check_key(key), upload_id, number, data)
+        key = check_key(key)
+        with self._observe("upload_part"):
+            return self.inner.upload_part(key, upload_id, number, data)
 
     def upload_part_at(
         self, key: str, upload_id: str, number: int, offset: int, data: bytes
@@ -117,28 +205,34 @@ class MeteredDriver:
         """Positional upload where the driver supports it, else a plain ``upload_part``."""
         if isinstance(self.inner, PositionalParts):
             self._count("upload_part")
-            return self.inner.upload_part_at(check_key(key), upload_id, number, offset, data)
+            key = check_key(key)
+            with self._observe("upload_part"):
+                return self.inner.upload_part_at(key, upload_id, number, offset, data)
         return self.upload_part(key, upload_id, number, data)
 
     def list_parts(self, key: str, upload_id: str) -> builtins.list[Part]:
         self._count("list_parts")
-        return self.inner.list_parts(check_key(key), upload_id)
+        key = check_key(key)
+        with self._observe("list_parts"):
+            return self.inner.list_parts(key, upload_id)
 
     def complete_upload(
         self, key: str, upload_id: str, parts: Sequence[Part], *, if_none_match: bool = False
     ) -> str:
         self._count("complete_upload")
-        return self.inner.complete_upload(
-            check_key(key), upload_id, parts, if_none_match=if_none_match
-        )
+        key = check_key(key)
+        with self._observe("complete_upload"):
+            return self.inner.complete_upload(key, upload_id, parts, if_none_match=if_none_match)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         self._count("abort_upload")
-        self.inner.abort_upload(check_key(key), upload_id)
+        key = check_key(key)
+        with self._observe("abort_upload"):
+            self.inner.abort_upload(key, upload_id)
 
     def list_uploads(self, prefix: str) -> Iterator[UploadInfo]:
         self._count("list_uploads")
-        return self.inner.list_uploads(prefix)
+        return self._observe_iter("list_uploads", self.inner.list_uploads(prefix))
 
     def set_metadata(
         self, key: str, metadata: Mapping[str, str], *, if_match: str | None = None
@@ -146,7 +240,9 @@ class MeteredDriver:
         self._count("set_metadata")
         if not isinstance(self.inner, MetadataWriter):
             raise InvalidArgumentError("this driver cannot change metadata in place")
-        return self.inner.set_metadata(check_key(key), metadata, if_match=if_match)
+        key = check_key(key)
+        with self._observe("set_metadata"):
+            return self.inner.set_metadata(key, metadata, if_match=if_match)
 
     def close(self) -> None:
         self.inner.close()

@@ -1,20 +1,71 @@
-"""``cargohold serve``: run the containerd content plugin (the lead registers it on the CLI)."""
+"""``cargohold serve``: run the containerd content plugin (registered on the CLI by cli.py).
+
+This module imports nothing of gRPC at import time, so ``cargohold --help`` works without the
+``[grpc]`` extra and ``serve`` can print the install hint instead of a traceback.
+
+Shutdown: SIGTERM (exit 0) or SIGINT (exit 130) stops the server within ``--grace`` plus
+``--close-timeout`` seconds (plus about two seconds of bookkeeping), then the process ends with
+``os._exit`` after flushing its logs. ``os._exit`` because a writer stuck in a driver call
+leaves a pool thread behind, and Python joins pool threads at exit: a normal exit would wait
+for the stuck call. A second signal during shutdown exits at once.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
+import time
 from types import FrameType
+from typing import NoReturn
 
 import click
 
-from ..errors import ContentError
+from ..errors import ContentError, InvalidArgumentError
 
 __all__ = ["serve"]
 
 _log = logging.getLogger("cargohold.plugin")
+
+_INSTALL_HINT = (
+    "cargohold: error: serve needs grpcio; install it with: pip install 'cargohold[grpc]'"
+)
+_EXTRA_MODULES = ("grpc", "grpc_health", "google.protobuf", "prometheus_client")
+STORE_CLOSE_SECONDS = 1.0
+"""How long the store's own background threads get to stop after the server has."""
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    """One line on stderr and the CLI's exit codes: 2 for bad input, 1 for failures."""
+    if isinstance(exc, InvalidArgumentError):
+        click.echo(f"cargohold: error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"cargohold: {type(exc).__name__}: {exc}", err=True)
+    sys.exit(1)
+
+
+def _missing_extra(exc: ImportError) -> bool:
+    name = exc.name or ""
+    return any(name == m or name.startswith(m + ".") for m in _EXTRA_MODULES)
+
+
+def _store_url(ctx: click.Context, own: str | None) -> str:
+    """``serve --store``, else the global ``cargohold --store``, else ``$CARGOHOLD_STORE``."""
+    url = own
+    if url is None and ctx.parent is not None:
+        url = ctx.parent.params.get("store_url")
+    if url is None:
+        url = os.environ.get("CARGOHOLD_STORE")
+    if url is None:
+        raise InvalidArgumentError(
+            "serve needs a store: give --store URL (before or after 'serve') or set CARGOHOLD_STORE"
+        )
+    if not url.strip():
+        raise InvalidArgumentError("the store URL is empty")
+    return url
 
 
 @click.command("serve")
@@ -27,15 +78,17 @@ _log = logging.getLogger("cargohold.plugin")
 @click.option(
     "--store",
     "store_url",
-    envvar="CARGOHOLD_STORE",
-    required=True,
-    help="Store URL (s3://bucket/prefix, file:///dir, ...). Default: $CARGOHOLD_STORE.",
+    default=None,
+    help="Store URL (s3://bucket/prefix, file:///dir, ...). Default: the global "
+    "`cargohold --store`, else $CARGOHOLD_STORE.",
 )
 @click.option(
     "--node-id",
     envvar="CARGOHOLD_NODE_ID",
     default=None,
-    help="This host's identity on a shared store. Default: a hash of /etc/machine-id.",
+    help="This host's identity on a shared store: 1-128 of [A-Za-z0-9._-], starting with a "
+    "letter or digit. Default: $CARGOHOLD_NODE_ID, else 'm-' + 16 hex digits of the SHA-256 "
+    "of /etc/machine-id, else the host name.",
 )
 @click.option(
     "--log-level",
@@ -45,36 +98,142 @@ _log = logging.getLogger("cargohold.plugin")
 )
 @click.option(
     "--grace",
-    type=float,
+    type=click.FloatRange(min=0),
     default=10.0,
     show_default=True,
-    help="Seconds in-flight RPCs get to finish at shutdown.",
+    help="Seconds in-flight RPCs get to finish at shutdown; then they are cancelled.",
 )
-def serve(address: str, store_url: str, node_id: str | None, log_level: str, grace: float) -> None:
+@click.option(
+    "--close-timeout",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Seconds open writers then get to save their state; a writer still busy (stuck in "
+    "a storage call) is logged and left, and resumes from its last checkpoint.",
+)
+@click.option(
+    "--metrics-address",
+    default=None,
+    metavar="HOST:PORT",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (off by default).",
+)
+@click.option(
+    "--slow-rpc-seconds",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    help="Log the stack of any RPC busy this long without progress (0: off).",
+)
+@click.option(
+    "--health-interval",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds between probes of the store behind grpc.health.v1 (0: no probing).",
+)
+@click.option(
+    "--health-timeout",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="A probe not answered in this many seconds makes the server NOT_SERVING.",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    address: str,
+    store_url: str | None,
+    node_id: str | None,
+    log_level: str,
+    grace: float,
+    close_timeout: float,
+    metrics_address: str | None,
+    slow_rpc_seconds: float,
+    health_interval: float,
+    health_timeout: float,
+) -> None:
     """Serve containerd's content service (a proxy content plugin) from a cargohold store."""
-    import cargohold
+    try:
+        import cargohold
 
-    from .logs import configure_logging
-    from .ownership import default_node_id
-    from .server import ContentServer, parse_address
+        from .logs import configure_logging
+        from .ownership import default_node_id, validate_node_id
+        from .server import ContentServer, Operations, parse_address, run_bounded
+
+        if metrics_address is not None:
+            from .metrics import parse_metrics_address
+    except ImportError as exc:
+        if not _missing_extra(exc):
+            raise
+        click.echo(_INSTALL_HINT, err=True)
+        sys.exit(2)
 
     configure_logging(log_level)
     try:
+        url = _store_url(ctx, store_url)
         listen = parse_address(address)
-        store = cargohold.open_store(store_url)
-        server = ContentServer(store, node_id or default_node_id(), listen)
+        node = validate_node_id(node_id) if node_id is not None else default_node_id()
+        ops = Operations(
+            health_interval=health_interval,
+            health_timeout=health_timeout,
+            slow_rpc_seconds=slow_rpc_seconds,
+            metrics_address=parse_metrics_address(metrics_address) if metrics_address else None,
+        )
+        store = cargohold.open_store(url)
+    except KeyboardInterrupt:
+        _interrupted()
+    except (ContentError, OSError) as exc:
+        _fail(exc)
+
+    try:
+        server = ContentServer(store, node, listen, operations=ops)
         server.start()
-    except ContentError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        store.close()
+        _interrupted()
+    except (ContentError, OSError, RuntimeError) as exc:  # RuntimeError: grpc's failed bind
+        store.close()
+        _fail(exc)
+
+    signals: list[int] = []
+    requested = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        _log.info("signal received", extra={"signal": signal.Signals(signum).name})
-        threading.Thread(target=server.stop, args=(grace,), daemon=True).start()
+        name = signal.Signals(signum).name
+        if requested.is_set():
+            _log.warning("second signal: exiting now", extra={"signal": name})
+            _exit(130 if signum == signal.SIGINT else 1)
+        _log.info("signal received", extra={"signal": name})
+        signals.append(signum)
+        requested.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    print(f"ready {listen} {server.port or ''}".rstrip(), file=sys.stderr, flush=True)
+    ready = f"ready {listen} {server.port or ''}".rstrip()
+    print(ready, file=sys.stderr, flush=True)
+    while not requested.wait(1.0):
+        pass
+    started = time.monotonic()
     try:
-        server.wait()
-    finally:
-        store.close()
+        server.stop(grace, close_timeout)
+    except Exception:  # whatever went wrong, the process still ends
+        _log.exception("shutdown failed")
+    if not run_bounded(store.close, STORE_CLOSE_SECONDS, "store-close"):
+        _log.warning("the store's threads did not stop in time; leaving them")
+    _log.info("exiting", extra={"shutdown_seconds": round(time.monotonic() - started, 3)})
+    _exit(130 if signals and signals[0] == signal.SIGINT else 0)
+
+
+def _interrupted() -> NoReturn:
+    click.echo("cargohold: interrupted", err=True)
+    sys.exit(130)
+
+
+def _exit(code: int) -> NoReturn:
+    """Flush logs and output, then end the process without joining leftover threads."""
+    for handler in logging.getLogger("cargohold").handlers:
+        handler.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

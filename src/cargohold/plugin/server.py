@@ -2,8 +2,16 @@
 
 A unix socket is created with mode 0660 (never briefly wider); an existing file at that path
 is replaced only if it is a socket nobody answers on. TCP is accepted on loopback only, for
-tests. ``stop()`` lets in-flight RPCs finish for a grace period, then closes any writer still
-open so its ingestion stays resumable.
+tests. Besides containerd's content service the socket serves ``grpc.health.v1`` (health.py);
+an interceptor tracks every RPC (calls.py) for the slow-RPC watchdog (watchdog.py) and, when
+asked for, Prometheus metrics (metrics.py).
+
+``stop()`` always returns within ``grace + close_timeout`` (plus about two seconds): in-flight
+RPCs get ``grace`` seconds, then gRPC cancels them; open writers then get ``close_timeout``
+seconds to make their state durable. A writer stuck in a driver call is logged with its ref and
+the stacks of the threads working for it, and left behind: its ingestion resumes from its last
+checkpoint. Threads left behind keep the interpreter from exiting (pool threads are joined at
+exit), which is why ``cargohold serve`` ends with ``os._exit`` (see command.py).
 """
 
 from __future__ import annotations
@@ -14,19 +22,30 @@ import os
 import socket
 import stat
 import threading
+import time
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 
+from ..drivers.wrapper import MeteredDriver
 from ..errors import InvalidArgumentError, UnavailableError
 from ..store import Store as ContentStore
+from .calls import CallTracker
 from .gen import content_pb2_grpc as pb_grpc
+from .health import HealthReporter, store_probe
 from .ownership import Holdings
 from .servicer import ContentServicer
+from .stacks import format_stack, thread_name, writer_threads
+from .watchdog import SlowRpcWatchdog
 
-__all__ = ["Address", "ContentServer", "parse_address"]
+if TYPE_CHECKING:
+    from .metrics import Metrics
+
+__all__ = ["Address", "ContentServer", "Operations", "parse_address", "run_bounded"]
 
 _log = logging.getLogger("cargohold.plugin")
 
@@ -90,20 +109,82 @@ def _clear_stale_socket(path: Path) -> None:
     raise UnavailableError(f"another server is already listening on {path}")
 
 
+@dataclass(frozen=True)
+class Operations:
+    """How the server reports on itself: health probing, slow-RPC log, metrics endpoint."""
+
+    health_interval: float = 10.0
+    """Seconds between store probes; 0 turns probing off (always SERVING)."""
+    health_timeout: float = 5.0
+    """A probe not answered within this many seconds counts as a failure."""
+    slow_rpc_seconds: float = 120.0
+    """Log the stack of an RPC busy for this long without progress; 0 turns it off."""
+    metrics_address: tuple[str, int] | None = None
+    """Serve Prometheus metrics on (host, port), if set."""
+
+
+def run_bounded(fn: Callable[[], object], timeout: float, name: str) -> bool:
+    """Run ``fn`` on a daemon thread and wait at most ``timeout`` s; True if it returned."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name=f"cargohold-{name}", daemon=True)
+    thread.start()
+    thread.join(max(timeout, 0.0))
+    if failed:
+        _log.error(f"{name} failed", exc_info=failed[0])
+    return not thread.is_alive()
+
+
 class ContentServer:
     """A started-on-demand gRPC server for one store and node."""
 
     def __init__(
-        self, store: ContentStore, node_id: str, address: Address, *, workers: int = 32
+        self,
+        store: ContentStore,
+        node_id: str,
+        address: Address,
+        *,
+        workers: int = 32,
+        operations: Operations | None = None,
     ) -> None:
+        ops = operations or Operations()
         self.address = address
         self.holdings = Holdings(store, node_id)
         self._write_pool = futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="cargohold-write"
         )
         self.servicer = ContentServicer(store, self.holdings, self._write_pool)
+        self.metrics: Metrics | None = None
+        if ops.metrics_address is not None:
+            from .metrics import Metrics  # prometheus_client only when metrics are asked for
+
+            self.metrics = Metrics()
+        self._metrics_address = ops.metrics_address
+        self.metrics_port: int | None = None
+        self.tracker = CallTracker(self.metrics)
+        self.health = HealthReporter(
+            store_probe(store),
+            interval=ops.health_interval,
+            timeout=ops.health_timeout,
+            on_result=self.metrics.store_reachable if self.metrics else None,
+        )
+        self._watchdog = None
+        if ops.slow_rpc_seconds > 0:
+            self._watchdog = SlowRpcWatchdog(
+                self.tracker,
+                ops.slow_rpc_seconds,
+                on_slow=self.metrics.slow_rpc if self.metrics else None,
+            )
+        self._driver = store.driver if isinstance(store.driver, MeteredDriver) else None
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cargohold-rpc"),
+            interceptors=[self.tracker],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE),
                 ("grpc.max_send_message_length", MAX_MESSAGE),
@@ -117,11 +198,24 @@ class ContentServer:
         pb_grpc.add_ContentServicer_to_server(  # type: ignore[no-untyped-call]
             self.servicer, self._server
         )
+        self.health.add_to_server(self._server)
         self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._stopping = False
+        self._clean = True
         self.port: int | None = None
 
     def start(self) -> None:
-        """Bind the address and start serving."""
+        """Bind the address (and the metrics endpoint), probe the store once, start serving."""
+        if self.metrics is not None and self._metrics_address is not None:
+            self.metrics_port = self.metrics.serve(*self._metrics_address)
+            if self._driver is not None:
+                self._driver.observer = self.metrics
+            _log.info(
+                "serving metrics",
+                extra={"address": f"{self._metrics_address[0]}:{self.metrics_port}"},
+            )
+        self.health.start()
         if self.address.kind == "unix":
             path = Path(self.address.target)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,26 +232,84 @@ class ContentServer:
             if not self.port:
                 raise UnavailableError(f"cannot listen on {self.address}")
             self._server.start()
+        if self._watchdog is not None:
+            self._watchdog.start()
         _log.info(
             "serving containerd content service",
             extra={"address": str(self.address), "node_id": self.holdings.node_id},
         )
 
-    def stop(self, grace: float = 10.0) -> None:
-        """Stop accepting RPCs, let in-flight ones finish, close leftover writers."""
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
+    def stop(self, grace: float = 10.0, close_timeout: float = 5.0) -> bool:
+        """Stop within ``grace + close_timeout`` (plus ~2 s), whatever the writers are doing.
+
+        Returns True if every RPC ended and every writer closed; False if something was left
+        behind (logged with its stack). A second call waits for the first one.
+        """
+        with self._stop_lock:
+            first, self._stopping = not self._stopping, True
+        if not first:
+            self._stopped.wait(grace + close_timeout + 5)
+            return self._clean
+        started = time.monotonic()
         _log.info("shutting down", extra={"grace_seconds": grace})
-        self._server.stop(grace).wait(grace + 5)
-        self.servicer.close_writers()
-        self._write_pool.shutdown(wait=True)
+        self.health.stop()
+        # gRPC cancels what is still running after `grace`; the event follows shortly.
+        if not self._server.stop(grace).wait(grace + 1.5):
+            _log.warning("gRPC did not finish its shutdown in time; going on")
+        close_by = time.monotonic() + close_timeout
+        closed = run_bounded(self.servicer.close_writers, close_timeout, "close-writers")
+        if not closed:
+            self._report_stuck_writers(close_timeout)
+        self._write_pool.shutdown(wait=False, cancel_futures=True)
+        # Cancelled handlers unwind (closing their writers) on their own threads: give them
+        # what is left of the close timeout, then report any still running.
+        while self.tracker.running() and time.monotonic() < close_by:
+            time.sleep(0.05)
+        stuck = self._report_stuck_rpcs()
+        if self._watchdog is not None:
+            self._watchdog.stop()
+        if self._driver is not None:
+            self._driver.observer = None
+        if self.metrics is not None:
+            run_bounded(self.metrics.close, 0.1, "metrics-close")  # finishes on its own
         if self.address.kind == "unix":
             with contextlib.suppress(OSError):
                 os.unlink(self.address.target)
-        _log.info("stopped")
+        self._clean = closed and not stuck
+        _log.info(
+            "stopped",
+            extra={"seconds": round(time.monotonic() - started, 3), "clean": self._clean},
+        )
+        self._stopped.set()
+        return self._clean
 
-    def wait(self) -> None:
-        """Block until ``stop()`` has run."""
-        self._stopped.wait()
-        self._server.wait_for_termination()
+    def _report_stuck_writers(self, waited: float) -> None:
+        threads = writer_threads()
+        _log.error(
+            "writers did not close in time; leaving them (each resumes from its last checkpoint)",
+            extra={"waited_seconds": waited, "refs": ",".join(sorted({t.ref for t in threads}))},
+        )
+        for t in threads:
+            _log.error(
+                "writer left behind",
+                extra={"ref": t.ref, "thread_name": t.name, "stack": t.stack},
+            )
+
+    def _report_stuck_rpcs(self) -> bool:
+        running = self.tracker.running()
+        for call in running:
+            _log.error(
+                "RPC still running at shutdown; leaving it",
+                extra={
+                    "rpc": f"{call.service}/{call.method}",
+                    "subject": call.subject,
+                    "seconds": round(time.monotonic() - call.started, 3),
+                    "thread_name": thread_name(call.thread),
+                    "stack": format_stack(call.thread),
+                },
+            )
+        return bool(running)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until ``stop()`` has finished (or ``timeout``); True if it has."""
+        return self._stopped.wait(timeout)

@@ -1,0 +1,246 @@
+"""A gRPC server interceptor that tracks every RPC: which thread runs it and what it is doing.
+
+For each call it records the thread that runs the handler (grpc's sync server runs a handler
+and drains its response iterator on one pool thread), the ref or digest of the first request,
+and whether the handler is *busy* (running server code) or waiting for the client (reading the
+next request, or handing a response to gRPC to send). The slow-RPC watchdog reads these records
+to find handlers that are stuck; shutdown reads them to report handlers still running. When
+metrics are on, the same wrappers count messages, bytes and outcomes.
+
+Nothing here takes a lock on the message path except ``CallTracker``'s registry lock, held
+only to add or remove one entry.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import grpc
+
+__all__ = ["Call", "CallTracker", "RpcObserver"]
+
+
+class RpcObserver(Protocol):
+    """Receives what the tracker sees (the metrics, when they are on)."""
+
+    def rpc_started(self, call: Call) -> None:
+        """The handler of ``call`` is about to run."""
+
+    def rpc_finished(self, call: Call, code: grpc.StatusCode, seconds: float) -> None:
+        """The RPC ended (as the client sees it) with ``code`` after ``seconds``."""
+
+    def received(self, call: Call, size: int) -> None:
+        """A request message of ``size`` bytes (serialized) arrived."""
+
+    def sent(self, call: Call, size: int) -> None:
+        """A response message of ``size`` bytes (serialized) is being sent."""
+
+    def writer_opened(self, call: Call) -> None:
+        """A Write stream got its first message (and so holds a writer)."""
+
+    def writer_closed(self, call: Call) -> None:
+        """That Write stream's handler has returned (its writer is closed)."""
+
+
+@dataclass
+class Call:
+    """One RPC in progress. Fields are written by the RPC's thread and read by others."""
+
+    id: int
+    service: str
+    method: str
+    thread: int
+    started: float
+    subject: str = ""
+    busy_since: float | None = None
+    """Since when the handler has been running server code; None while it waits on the client."""
+    reported: bool = False
+    done: bool = False
+    """The handler has returned or raised (its thread is free)."""
+    failed: bool = False
+    """The handler raised an error that was not a status set with ``context.abort``."""
+    writer_open: bool = False
+
+
+def _split(full: str) -> tuple[str, str]:
+    """``/pkg.Service/Method`` -> (``pkg.Service``, ``Method``)."""
+    service, _, method = full.lstrip("/").rpartition("/")
+    return service, method
+
+
+def _subject(message: object) -> str:
+    for name in ("ref", "digest"):
+        value = getattr(message, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _size(message: object) -> int:
+    byte_size = getattr(message, "ByteSize", None)
+    return int(byte_size()) if callable(byte_size) else 0
+
+
+class CallTracker(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Wraps every handler; keeps the calls whose handlers are running."""
+
+    def __init__(self, observer: RpcObserver | None = None) -> None:
+        self._observer = observer
+        self._calls: dict[int, Call] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def running(self) -> list[Call]:
+        """A snapshot of the calls whose handlers have not returned."""
+        with self._lock:
+            return list(self._calls.values())
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def _begin(self, service: str, method: str, context: grpc.ServicerContext) -> Call:
+        now = time.monotonic()
+        call = Call(next(self._ids), service, method, threading.get_ident(), now, busy_since=now)
+        with self._lock:
+            self._calls[call.id] = call
+        observer = self._observer
+        if observer is not None:
+            observer.rpc_started(call)
+
+            def on_termination() -> None:
+                observer.rpc_finished(call, _code(call, context), time.monotonic() - call.started)
+
+            context.add_callback(on_termination)
+        return call
+
+    def _end(self, call: Call, failed: bool) -> None:
+        call.failed = failed
+        call.done = True
+        call.busy_since = None
+        with self._lock:
+            self._calls.pop(call.id, None)
+        if call.writer_open and self._observer is not None:
+            self._observer.writer_closed(call)
+
+    def _requests(self, call: Call, requests: Iterator[Any]) -> Iterator[Any]:
+        observer = self._observer
+        for request in _waiting(call, requests):
+            if not call.subject:
+                call.subject = _subject(request)
+                if observer is not None and call.method == "Write" and call.subject:
+                    call.writer_open = True
+                    observer.writer_opened(call)
+            if observer is not None:
+                observer.received(call, _size(request))
+            yield request
+
+    def _responses(self, call: Call, responses: Iterator[Any]) -> Iterator[Any]:
+        observer = self._observer
+        failed = True
+        try:
+            for response in responses:
+                if observer is not None:
+                    observer.sent(call, _size(response))
+                call.busy_since = None  # gRPC sends it (and may wait for the client's window)
+                yield response
+                call.busy_since = time.monotonic()
+            failed = False
+        except GeneratorExit:
+            failed = False
+            raise
+        finally:
+            self._end(call, failed and not call.done)
+
+    # -- the interceptor -------------------------------------------------------------------
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        service, method = _split(handler_call_details.method)
+        streaming_in, streaming_out = handler.request_streaming, handler.response_streaming
+        inner = _behavior(handler)
+
+        def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+            call = self._begin(service, method, context)
+            if streaming_in:
+                request = self._requests(call, request)
+            else:
+                call.subject = _subject(request)
+                if self._observer is not None:
+                    self._observer.received(call, _size(request))
+            if streaming_out:
+                try:
+                    responses = inner(request, context)
+                except BaseException:
+                    self._end(call, failed=True)
+                    raise
+                return self._responses(call, responses)
+            failed = True
+            try:
+                response = inner(request, context)
+                failed = False
+            finally:
+                self._end(call, failed)
+            if self._observer is not None:
+                self._observer.sent(call, _size(response))
+            return response
+
+        return _rebuild(handler, behavior)
+
+
+def _waiting(call: Call, requests: Iterator[Any]) -> Iterator[Any]:
+    """Yield requests, marking the call idle (waiting on the client) while each is awaited."""
+    iterator = iter(requests)
+    while True:
+        call.busy_since = None
+        try:
+            request = next(iterator)
+        except StopIteration:
+            call.busy_since = time.monotonic()
+            return
+        call.busy_since = time.monotonic()
+        yield request
+
+
+def _code(call: Call, context: grpc.ServicerContext) -> grpc.StatusCode:
+    """The status the client got, as well as the server can tell."""
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    if call.failed:
+        return grpc.StatusCode.UNKNOWN
+    if call.done:
+        return grpc.StatusCode.OK
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
+
+
+def _behavior(handler: grpc.RpcMethodHandler) -> Callable[[Any, grpc.ServicerContext], Any]:
+    fn = handler.unary_unary or handler.unary_stream or handler.stream_unary
+    fn = fn or handler.stream_stream
+    assert fn is not None
+    return fn  # type: ignore[no-any-return]
+
+
+def _rebuild(
+    handler: grpc.RpcMethodHandler, behavior: Callable[[Any, grpc.ServicerContext], Any]
+) -> grpc.RpcMethodHandler:
+    args = (behavior, handler.request_deserializer, handler.response_serializer)
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(*args)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(*args)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(*args)
+    return grpc.unary_unary_rpc_method_handler(*args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pytest
@@ -64,3 +65,11 @@ def served(plugin_store_url: str) -> Iterator[Served]:
         yield s
     finally:
         stop_served(s)
+
+
+@pytest.fixture(scope="session")
+def go_test_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Go harness of tests/gosuite (containerd's proxy client), built once per session."""
+    from .gorunner import build_test_binary
+
+    return build_test_binary(tmp_path_factory.mktemp("gosuite"))

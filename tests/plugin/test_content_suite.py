@@ -1,0 +1,104 @@
+"""containerd's own content test suite against ``cargohold serve``, through containerd's client.
+
+``tests/gosuite`` hands ``proxy.NewContentStore`` (a gRPC connection to the plugin's socket)
+to containerd 1.6's ``testsuite.ContentSuite``, with a fresh namespace and a deadline per case.
+The suite runs once per store kind, against one server; each of its 12 cases is reported as a
+test of its own. The cases run in order, so a server that stops answering fails the case that
+hung at its deadline and every later case at once ("not run: the server stopped answering").
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import STORE_KINDS
+
+from .gorunner import SOCKET_ENV, CaseResult, GoRun, parse_subtests, run_go_test, serving
+
+pytestmark = pytest.mark.multiprocess
+
+SUITE = "TestContentSuite"
+CASES = [
+    "Writer",
+    "UpdateStatus",
+    "CommitExists",
+    "Resume",
+    "ResumeTruncate",
+    "ResumeDiscard",
+    "ResumeCopy",
+    "ResumeCopySeeker",
+    "ResumeCopyReaderAt",
+    "SmallBlob",
+    "Labels",
+    "CommitErrorState",
+]
+# Every case applies to a proxy store: none is skipped.
+SUITE_KINDS = [kind for kind in ("memory", "file", "s3", "azure", "gcs") if kind in STORE_KINDS]
+CASE_TIMEOUT = 30.0  # every call of a case carries this deadline (seconds)
+PROBE_TIMEOUT = 10.0  # the clean-up after a case (ListStatuses, Abort)
+RUN_TIMEOUT = 240.0  # the whole suite on one store, hung cases included
+GRACE = 5.0
+
+
+@dataclass
+class SuiteRun:
+    """The suite's run on one store kind and how its server stopped."""
+
+    go: GoRun
+    cases: dict[str, CaseResult]
+    stopped_in_grace: bool
+    server_log: str
+
+
+_runs: dict[str, SuiteRun] = {}
+
+
+def suite_run(kind: str, request: pytest.FixtureRequest, binary: Path, workdir: Path) -> SuiteRun:
+    """Run the suite on ``kind`` once (the first case of that kind to run does it)."""
+    if kind not in _runs:
+        url: str = request.getfixturevalue(STORE_KINDS[kind])
+        with serving(url, name=f"content-suite-{kind}", grace=GRACE) as server:
+            env = {
+                SOCKET_ENV: str(server.socket),
+                "CARGOHOLD_GOSUITE_CASE_TIMEOUT": str(CASE_TIMEOUT),
+                "CARGOHOLD_GOSUITE_PROBE_TIMEOUT": str(PROBE_TIMEOUT),
+            }
+            go = run_go_test(binary, SUITE, env, timeout=RUN_TIMEOUT, cwd=workdir)
+            server.proc.send_signal(signal.SIGTERM)
+            stopped = server.wait_exit(GRACE + 1)
+        # Read after serving() stopped it: a server that hung got SIGABRT and logged its stacks.
+        log = server.log_tail()
+        _runs[kind] = SuiteRun(go, parse_subtests(go.output, SUITE), stopped, log)
+    return _runs[kind]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("kind", SUITE_KINDS)
+def test_content_suite(
+    kind: str, case: str, request: pytest.FixtureRequest, go_test_binary: Path, tmp_path: Path
+) -> None:
+    """One case of containerd's ContentSuite on one store kind."""
+    run = suite_run(kind, request, go_test_binary, tmp_path)
+    result = run.cases.get(case)
+    assert result is not None, (
+        f"{case} reported no verdict on {kind} (go exit {run.go.returncode}, "
+        f"timed out: {run.go.timed_out}):\n{run.go.tail()}"
+    )
+    assert result.status == "PASS", f"{case} on {kind}: {result.status}\n{result.excerpt()}"
+
+
+@pytest.mark.parametrize("kind", SUITE_KINDS)
+def test_content_suite_run(
+    kind: str, request: pytest.FixtureRequest, go_test_binary: Path, tmp_path: Path
+) -> None:
+    """The suite ran its 12 cases and no others, and the server then stopped on SIGTERM."""
+    run = suite_run(kind, request, go_test_binary, tmp_path)
+    assert not run.go.timed_out, f"the suite ran past {RUN_TIMEOUT}s on {kind}:\n{run.go.tail()}"
+    assert sorted(run.cases) == sorted(CASES), run.go.tail()
+    assert run.stopped_in_grace, (
+        f"cargohold serve ({kind}) did not exit within {GRACE + 1}s of SIGTERM:\n{run.server_log}"
+    )

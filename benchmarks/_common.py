@@ -15,12 +15,13 @@ import hashlib
 import io
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +42,28 @@ S3_CREDENTIALS = {
 
 @dataclass(frozen=True)
 class Measured:
-    """One transfer: bytes moved, wall seconds, the child's peak RSS and what it reported."""
+    """One transfer: bytes moved, wall seconds, the child's peak RSS and what it reported.
+
+    ``requests`` is what the latency proxy counted during the transfer (``None`` without one).
+    """
 
     nbytes: int
     seconds: float
     peak_rss: int
     report: Mapping[str, object]
+    requests: int | None = None
 
     @property
     def mb_per_s(self) -> float:
         return self.nbytes / MiB / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def cpu_per_gib(self) -> float | None:
+        """User + system CPU seconds of the client process per GiB moved (timed part only)."""
+        cpu = self.report.get("cpu")
+        if not isinstance(cpu, int | float) or not self.nbytes:
+            return None
+        return float(cpu) / (self.nbytes / (1024 * MiB))
 
 
 @dataclass(frozen=True)
@@ -192,20 +205,36 @@ def child_step(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     return None
 
 
+_LAST_CPU: list[float] = []
+
+
 def emit(nbytes: int, seconds: float, **extra: object) -> None:
-    """What a child prints last: the figures ``run_child`` reads."""
+    """What a child prints last: the figures ``run_child`` reads (with the CPU seconds of the
+    last ``stopwatch`` of this process, unless ``cpu`` is given)."""
+    if _LAST_CPU and "cpu" not in extra:
+        extra["cpu"] = _LAST_CPU[-1]
     print(json.dumps({"nbytes": nbytes, "seconds": seconds, **extra}), flush=True)
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 @contextlib.contextmanager
 def stopwatch() -> Iterator[list[float]]:
-    """``with stopwatch() as t: ...`` then ``t[0]`` holds the elapsed wall seconds."""
-    box = [0.0]
+    """``with stopwatch() as t: ...`` then ``t[0]`` holds the elapsed wall seconds and ``t[1]``
+    the process's CPU seconds in between (also what ``emit`` reports)."""
+    box = [0.0, 0.0]
+    cpu = cpu_seconds()
     start = time.perf_counter()
     try:
         yield box
     finally:
         box[0] = time.perf_counter() - start
+        box[1] = cpu_seconds() - cpu
+        _LAST_CPU.append(box[1])
 
 
 def peak_rss_of(pid: int) -> int:
@@ -233,6 +262,23 @@ def moto_server() -> Iterator[str]:
         yield url
 
 
+@contextlib.contextmanager
+def latency(url: str, delay_ms: float, mib_per_s: float = 0.0) -> Iterator[Any]:
+    """A ``LatencyProxy`` in this (the parent) process in front of ``url``: ``delay_ms`` before
+    each request, optionally a bandwidth cap. Its threads' CPU is not the measured child's."""
+    from tests.emulators._latency import LatencyProxy
+
+    with LatencyProxy(url, delay_ms / 1000, mib_per_s * MiB or None) as proxy:
+        yield proxy
+
+
+def counted(proxy: Any, run: Callable[[], Measured]) -> Measured:
+    """Run one step and attach the requests the proxy forwarded meanwhile."""
+    proxy.reset()
+    measured = run()
+    return replace(measured, requests=proxy.total)
+
+
 # -- tables and the entry point ----------------------------------------------------------------
 
 
@@ -244,17 +290,29 @@ def _rss(m: Measured) -> str:
     return f"{m.peak_rss / MiB:,.0f} MiB" if m.peak_rss else "-"
 
 
+def _cpu(m: Measured) -> str:
+    value = m.cpu_per_gib
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _req(m: Measured) -> str:
+    return "-" if m.requests is None else f"{m.requests:,}"
+
+
 def ratio_table(rows: Sequence[Row], base: str = "SDK") -> str:
-    """Markdown table of one run: MB/s of cargohold and the baseline, their ratio, peak RSS."""
+    """Markdown table of one run: MB/s of cargohold and the baseline, their ratio, client CPU
+    seconds per GiB, requests (behind a latency proxy) and peak RSS."""
     lines = [
         f"| case | operation | cargohold MB/s | {base} MB/s | ratio"
+        f" | cargohold CPU s/GiB | {base} CPU s/GiB | cargohold requests | {base} requests"
         f" | cargohold peak RSS | {base} peak RSS |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r.case} | {r.operation} | {r.ours.mb_per_s:,.1f} | {r.base.mb_per_s:,.1f} | "
-            f"{r.ratio:.2f} | {_rss(r.ours)} | {_rss(r.base)} |"
+            f"{r.ratio:.2f} | {_cpu(r.ours)} | {_cpu(r.base)} | {_req(r.ours)} | {_req(r.base)}"
+            f" | {_rss(r.ours)} | {_rss(r.base)} |"
         )
     return "\n".join(lines)
 
@@ -265,10 +323,15 @@ def spread_table(runs: Sequence[Sequence[Row]], base: str = "SDK") -> str:
     def span(values: Sequence[float], fmt: str = ",.1f") -> str:
         return f"{min(values):{fmt}}-{max(values):{fmt}}"
 
+    def cpu(values: Sequence[float | None]) -> str:
+        known = [v for v in values if v is not None]
+        return f"{statistics.median(known):.2f}" if known else "-"
+
     lines = [
         f"| case | operation | cargohold MB/s | {base} MB/s | ratio median (range)"
+        f" | cargohold CPU s/GiB | {base} CPU s/GiB | requests (cargohold / {base})"
         " | cargohold peak RSS (max) |",
-        "|---|---|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for i, first in enumerate(runs[0]):
         same = [run[i] for run in runs]
@@ -277,7 +340,9 @@ def spread_table(runs: Sequence[Sequence[Row]], base: str = "SDK") -> str:
         lines.append(
             f"| {first.case} | {first.operation} | {span([r.ours.mb_per_s for r in same])} | "
             f"{span([r.base.mb_per_s for r in same])} | {statistics.median(ratios):.2f} "
-            f"({span(ratios, '.2f')}) | {rss / MiB:,.0f} MiB |"
+            f"({span(ratios, '.2f')}) | {cpu([r.ours.cpu_per_gib for r in same])} | "
+            f"{cpu([r.base.cpu_per_gib for r in same])} | {_req(first.ours)} / "
+            f"{_req(first.base)} | {rss / MiB:,.0f} MiB |"
         )
     return "\n".join(lines)
 

@@ -1,7 +1,8 @@
 """Read-ahead for one blob: sequential reads are served from large ranged gets fetched ahead.
 
 A blob is cut into aligned windows of ``window`` bytes (the store's part size). A read that
-continues where an earlier read of the same reader ended is sequential: the windows it needs,
+continues where an earlier read of the same reader ended, or a reader's first read when it
+starts at offset 0, is sequential: the windows it needs,
 and the ``depth - 1`` windows after them, are fetched in parallel (one ranged get each) and kept
 until the readers move past them. Any other read is served from the windows already held when
 it can be, else by ranged gets of exactly what it asks for, as without read-ahead.
@@ -115,7 +116,8 @@ class ReadAhead:
         with self._lock:
             if self._closed:
                 return None
-            sequential = offset in self._cursors
+            # A first read from offset 0 starts a pass over the blob (unpacking, copying).
+            sequential = offset in self._cursors or (offset == 0 and not self._cursors)
             self._note_cursor(offset, end)
             if len(wanted) > self.depth:
                 return None

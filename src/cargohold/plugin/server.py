@@ -206,7 +206,38 @@ class ContentServer:
         self.port: int | None = None
 
     def start(self) -> None:
-        """Bind the address (and the metrics endpoint), probe the store once, start serving."""
+        """Check the address, serve metrics, probe the store once, then bind and serve."""
+        path = Path(self.address.target)
+        if self.address.kind == "unix":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _clear_stale_socket(path)  # refuse early, before any probing
+        try:
+            self._start_operations()
+            if self.address.kind == "unix":
+                _clear_stale_socket(path)
+                old = os.umask(0o117)  # the socket is born 0660
+                try:
+                    self._server.add_insecure_port(f"unix://{path}")
+                    self._server.start()
+                finally:
+                    os.umask(old)
+                os.chmod(path, 0o660)
+            else:
+                self.port = self._server.add_insecure_port(self.address.target)
+                if not self.port:
+                    raise UnavailableError(f"cannot listen on {self.address}")
+                self._server.start()
+        except BaseException:
+            self._stop_operations()
+            raise
+        if self._watchdog is not None:
+            self._watchdog.start()
+        _log.info(
+            "serving containerd content service",
+            extra={"address": str(self.address), "node_id": self.holdings.node_id},
+        )
+
+    def _start_operations(self) -> None:
         if self.metrics is not None and self._metrics_address is not None:
             self.metrics_port = self.metrics.serve(*self._metrics_address)
             if self._driver is not None:
@@ -216,28 +247,15 @@ class ContentServer:
                 extra={"address": f"{self._metrics_address[0]}:{self.metrics_port}"},
             )
         self.health.start()
-        if self.address.kind == "unix":
-            path = Path(self.address.target)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _clear_stale_socket(path)
-            old = os.umask(0o117)  # the socket is born 0660
-            try:
-                self._server.add_insecure_port(f"unix://{path}")
-                self._server.start()
-            finally:
-                os.umask(old)
-            os.chmod(path, 0o660)
-        else:
-            self.port = self._server.add_insecure_port(self.address.target)
-            if not self.port:
-                raise UnavailableError(f"cannot listen on {self.address}")
-            self._server.start()
+
+    def _stop_operations(self) -> None:
+        self.health.stop()
         if self._watchdog is not None:
-            self._watchdog.start()
-        _log.info(
-            "serving containerd content service",
-            extra={"address": str(self.address), "node_id": self.holdings.node_id},
-        )
+            self._watchdog.stop()
+        if self._driver is not None:
+            self._driver.observer = None
+        if self.metrics is not None:
+            run_bounded(self.metrics.close, 0.1, "metrics-close")  # finishes on its own
 
     def stop(self, grace: float = 10.0, close_timeout: float = 5.0) -> bool:
         """Stop within ``grace + close_timeout`` (plus ~2 s), whatever the writers are doing.
@@ -266,12 +284,7 @@ class ContentServer:
         while self.tracker.running() and time.monotonic() < close_by:
             time.sleep(0.05)
         stuck = self._report_stuck_rpcs()
-        if self._watchdog is not None:
-            self._watchdog.stop()
-        if self._driver is not None:
-            self._driver.observer = None
-        if self.metrics is not None:
-            run_bounded(self.metrics.close, 0.1, "metrics-close")  # finishes on its own
+        self._stop_operations()
         if self.address.kind == "unix":
             with contextlib.suppress(OSError):
                 os.unlink(self.address.target)

@@ -1,0 +1,1 @@
+"""Fuzzing of every entry point with hostile input (hypothesis, bounded budget)."""

@@ -53,19 +53,18 @@ func envInt(t *testing.T, name string, fallback int) int {
 	return n
 }
 
-// connect dials the socket named by CARGOHOLD_GOSUITE_SOCKET and returns containerd's proxy
-// content store on that connection; the connection is closed when the test ends.
+// connect returns containerd's proxy content store on a connection to the socket named by
+// CARGOHOLD_GOSUITE_SOCKET; the connection is closed when the test ends. It connects lazily:
+// every call carries a deadline, so a server that accepts but never answers fails calls in
+// bounded time, the same way whether it stopped before or after the first call.
 func connect(t *testing.T) content.Store {
 	t.Helper()
 	socket := os.Getenv(envSocket)
 	if socket == "" {
 		t.Fatalf("%s is not set: it names the unix socket of a running `cargohold serve`", envSocket)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := grpc.DialContext(ctx, socket,
+	conn, err := grpc.Dial(socket,
 		grpc.WithInsecure(),
-		grpc.WithBlock(),
 		grpc.WithContextDialer(func(ctx context.Context, path string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)

@@ -9,7 +9,9 @@ hung at its deadline and every later case at once ("not run: the server stopped 
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +104,31 @@ def test_content_suite_run(
     assert run.stopped_in_grace, (
         f"cargohold serve ({kind}) did not exit within {GRACE + 1}s of SIGTERM:\n{run.server_log}"
     )
+
+
+def test_content_suite_hung_server_fails_in_bounded_time(
+    memory_store_url: str, go_test_binary: Path, tmp_path: Path
+) -> None:
+    """The harness's own bound: against a server that accepts but never answers (SIGSTOP), the
+    first case fails at its deadline, every later case at once, and the run ends."""
+    case_timeout, probe_timeout = 3.0, 2.0
+    with serving(memory_store_url, name="content-suite-stopped", grace=1.0) as server:
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            env = {
+                SOCKET_ENV: str(server.socket),
+                "CARGOHOLD_GOSUITE_CASE_TIMEOUT": str(case_timeout),
+                "CARGOHOLD_GOSUITE_PROBE_TIMEOUT": str(probe_timeout),
+            }
+            started = time.monotonic()
+            go = run_go_test(go_test_binary, SUITE, env, timeout=60, cwd=tmp_path)
+            took = time.monotonic() - started
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+    cases = parse_subtests(go.output, SUITE)
+    assert sorted(cases) == sorted(CASES), go.tail()
+    assert all(result.status == "FAIL" for result in cases.values()), go.tail()
+    assert "context deadline exceeded" in cases[CASES[0]].excerpt(), go.tail()
+    for case in CASES[1:]:
+        assert "not run: the server stopped answering" in cases[case].excerpt(), go.tail()
+    assert took < case_timeout + probe_timeout + 10, f"{took:.1f}s:\n{go.tail()}"

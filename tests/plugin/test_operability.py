@@ -139,8 +139,8 @@ def test_metrics_endpoint(moto_endpoint: S3Endpoint, s3_bucket: str) -> None:
         channel.close()
 
         def settled() -> bool:
-            s = _scrape(port)
-            return _sample(s, "cargohold_rpc_in_flight", service=CONTENT, method="Read") == 0
+            found = _scrape(port)
+            return sum(v for (n, _), v in found.items() if n == "cargohold_rpc_in_flight") == 0
 
         _eventually(settled, 10, "the RPCs to finish")
         s = _scrape(port)
@@ -191,6 +191,16 @@ def test_slow_rpc_is_logged_with_its_stack(moto_endpoint: S3Endpoint, s3_bucket:
                 future.result(timeout=120)
             served.wait_for_log(lambda e: e.get("msg") == "slow RPC finished", 20)
             channel.close()
+
+
+def test_driver_outcome_names() -> None:
+    from cargohold.drivers.wrapper import outcome_of
+    from cargohold.errors import FailedPreconditionError, NotFoundError
+
+    assert outcome_of(NotFoundError("x")) == "not_found"
+    assert outcome_of(FailedPreconditionError("x")) == "failed_precondition"
+    assert outcome_of(InvalidArgumentError("x")) == "invalid_argument"
+    assert outcome_of(OSError("x")) == "error"
 
 
 def test_parse_metrics_address() -> None:

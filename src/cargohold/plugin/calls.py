@@ -13,6 +13,7 @@ only to add or remove one entry.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -34,11 +35,11 @@ class RpcObserver(Protocol):
     def rpc_finished(self, call: Call, code: grpc.StatusCode, seconds: float) -> None:
         """The RPC ended (as the client sees it) with ``code`` after ``seconds``."""
 
-    def received(self, call: Call, size: int) -> None:
-        """A request message of ``size`` bytes (serialized) arrived."""
+    def received(self, service: str, method: str, size: int) -> None:
+        """A request message of ``size`` bytes (as on the wire) arrived."""
 
-    def sent(self, call: Call, size: int) -> None:
-        """A response message of ``size`` bytes (serialized) is being sent."""
+    def sent(self, service: str, method: str, size: int) -> None:
+        """A response message of ``size`` bytes (as on the wire) is being sent."""
 
     def writer_opened(self, call: Call) -> None:
         """A Write stream got its first message (and so holds a writer)."""
@@ -79,11 +80,6 @@ def _subject(message: object) -> str:
         if isinstance(value, str) and value:
             return value
     return ""
-
-
-def _size(message: object) -> int:
-    byte_size = getattr(message, "ByteSize", None)
-    return int(byte_size()) if callable(byte_size) else 0
 
 
 class CallTracker(grpc.ServerInterceptor):  # type: ignore[misc]
@@ -134,17 +130,12 @@ class CallTracker(grpc.ServerInterceptor):  # type: ignore[misc]
                 if observer is not None and call.method == "Write" and call.subject:
                     call.writer_open = True
                     observer.writer_opened(call)
-            if observer is not None:
-                observer.received(call, _size(request))
             yield request
 
     def _responses(self, call: Call, responses: Iterator[Any]) -> Iterator[Any]:
-        observer = self._observer
         failed = True
         try:
             for response in responses:
-                if observer is not None:
-                    observer.sent(call, _size(response))
                 call.busy_since = None  # gRPC sends it (and may wait for the client's window)
                 yield response
                 call.busy_since = time.monotonic()
@@ -175,8 +166,6 @@ class CallTracker(grpc.ServerInterceptor):  # type: ignore[misc]
                 request = self._requests(call, request)
             else:
                 call.subject = _subject(request)
-                if self._observer is not None:
-                    self._observer.received(call, _size(request))
             if streaming_out:
                 try:
                     responses = inner(request, context)
@@ -190,11 +179,17 @@ class CallTracker(grpc.ServerInterceptor):  # type: ignore[misc]
                 failed = False
             finally:
                 self._end(call, failed)
-            if self._observer is not None:
-                self._observer.sent(call, _size(response))
             return response
 
-        return _rebuild(handler, behavior)
+        deserialize, serialize = handler.request_deserializer, handler.response_serializer
+        observer = self._observer
+        if observer is not None:
+            # Sizes from the wire bytes: free, where ByteSize() would walk a 1 MiB message.
+            deserialize = _counting_in(
+                deserialize, functools.partial(observer.received, service, method)
+            )
+            serialize = _counting_out(serialize, functools.partial(observer.sent, service, method))
+        return _rebuild(handler, behavior, deserialize, serialize)
 
 
 def _waiting(call: Call, requests: Iterator[Any]) -> Iterator[Any]:
@@ -233,10 +228,34 @@ def _behavior(handler: grpc.RpcMethodHandler) -> Callable[[Any, grpc.ServicerCon
     return fn  # type: ignore[no-any-return]
 
 
+def _counting_in(
+    deserialize: Callable[[bytes], Any] | None, count: Callable[[int], None]
+) -> Callable[[bytes], Any]:
+    def counted(raw: bytes) -> Any:
+        count(len(raw))
+        return raw if deserialize is None else deserialize(raw)
+
+    return counted
+
+
+def _counting_out(
+    serialize: Callable[[Any], bytes] | None, count: Callable[[int], None]
+) -> Callable[[Any], bytes]:
+    def counted(message: Any) -> bytes:
+        raw = message if serialize is None else serialize(message)
+        count(len(raw))
+        return raw
+
+    return counted
+
+
 def _rebuild(
-    handler: grpc.RpcMethodHandler, behavior: Callable[[Any, grpc.ServicerContext], Any]
+    handler: grpc.RpcMethodHandler,
+    behavior: Callable[[Any, grpc.ServicerContext], Any],
+    deserialize: Callable[[bytes], Any] | None,
+    serialize: Callable[[Any], bytes] | None,
 ) -> grpc.RpcMethodHandler:
-    args = (behavior, handler.request_deserializer, handler.response_serializer)
+    args = (behavior, deserialize, serialize)
     if handler.request_streaming and handler.response_streaming:
         return grpc.stream_stream_rpc_method_handler(*args)
     if handler.request_streaming:

@@ -7,8 +7,8 @@ health prober. Names:
 
 * ``cargohold_rpc_handled_total{service,method,code}``, ``cargohold_rpc_duration_seconds``
   (histogram, by service and method), ``cargohold_rpc_in_flight``
-* ``cargohold_rpc_received_bytes_total`` / ``cargohold_rpc_sent_bytes_total`` (serialized
-  request / response messages: Write data in, Read data out)
+* ``cargohold_rpc_received_bytes_total`` / ``cargohold_rpc_sent_bytes_total`` (request /
+  response messages as on the wire: Write data in, Read data out)
 * ``cargohold_open_writers``: Write streams holding a writer
 * ``cargohold_part_uploads_in_flight``
 * ``cargohold_driver_requests_total{operation,outcome}``,
@@ -123,13 +123,13 @@ class Metrics:
         self.rpc_handled.labels(call.service, call.method, code.name).inc()
         self.rpc_duration.labels(call.service, call.method).observe(seconds)
 
-    def received(self, call: Call, size: int) -> None:
+    def received(self, service: str, method: str, size: int) -> None:
         """Count a request message's bytes."""
-        self.received_bytes.labels(call.service, call.method).inc(size)
+        self.received_bytes.labels(service, method).inc(size)
 
-    def sent(self, call: Call, size: int) -> None:
+    def sent(self, service: str, method: str, size: int) -> None:
         """Count a response message's bytes."""
-        self.sent_bytes.labels(call.service, call.method).inc(size)
+        self.sent_bytes.labels(service, method).inc(size)
 
     def writer_opened(self, call: Call) -> None:
         """One more open writer."""

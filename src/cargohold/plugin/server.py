@@ -278,7 +278,7 @@ class ContentServer:
         closed = run_bounded(self.servicer.close_writers, close_timeout, "close-writers")
         if not closed:
             self._report_stuck_writers(close_timeout)
-        self._write_pool.shutdown(wait=False, cancel_futures=True)
+        self._write_pool.shutdown(wait=False)
         # Cancelled handlers unwind (closing their writers) on their own threads: give them
         # what is left of the close timeout, then report any still running.
         while self.tracker.running() and time.monotonic() < close_by:

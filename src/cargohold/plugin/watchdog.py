@@ -20,6 +20,7 @@ from .stacks import format_stack, thread_name, writer_threads
 __all__ = ["SlowRpcWatchdog"]
 
 _log = logging.getLogger("cargohold.plugin.watchdog")
+_HEALTH = "grpc.health.v1.Health"
 
 
 class SlowRpcWatchdog:
@@ -71,6 +72,8 @@ class SlowRpcWatchdog:
             )
         slow = []
         for call in running.values():
+            if call.service == _HEALTH:
+                continue  # a health Watch waits for changes by design
             busy_since = call.busy_since
             if call.reported or busy_since is None or now - busy_since < self._bound:
                 continue

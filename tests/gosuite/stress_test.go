@@ -29,10 +29,12 @@ const (
 	envServerPID = "CARGOHOLD_STRESS_SERVER_PID"
 )
 
-// maxBlob bounds a generated blob; chunks are at most 1 MiB, as containerd's copy sends.
+// Generated blobs are at most smallBlob bytes, or one in ten up to maxBlob; chunks are at most
+// 1 MiB, as containerd's content.Copy sends.
 const (
-	maxBlob  = 3 << 20
-	maxChunk = 1 << 20
+	smallBlob = 3 << 20
+	maxBlob   = 12 << 20
+	maxChunk  = 1 << 20
 )
 
 // stress is the shared state of one TestStress run.

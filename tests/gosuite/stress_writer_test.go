@@ -82,11 +82,17 @@ type session struct {
 	offset int64
 }
 
-// randomBlob is mostly small, sometimes a few MiB (several WRITEs, and parts on object stores).
+// randomBlob is mostly small, often a few MiB (several WRITEs), sometimes larger than two
+// 5 MiB parts (multipart uploads with parts in flight on object stores).
 func randomBlob(rng *rand.Rand) []byte {
-	size := rng.Intn(64<<10) + 1
-	if rng.Intn(2) == 0 {
-		size = rng.Intn(maxBlob) + 1
+	var size int
+	switch roll := rng.Intn(10); {
+	case roll < 5:
+		size = rng.Intn(64<<10) + 1
+	case roll < 9:
+		size = rng.Intn(smallBlob) + 1
+	default:
+		size = rng.Intn(maxBlob-smallBlob) + smallBlob
 	}
 	data := make([]byte, size)
 	rng.Read(data)

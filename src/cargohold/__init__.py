@@ -15,12 +15,14 @@ from .content import Ingester, IngestManager, Manager, Provider, ReaderAt
 from .errors import (
     AlreadyExistsError,
     ContentError,
+    DataLossError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
     ServiceError,
     UnavailableError,
 )
+from .helpers import open_blob, read_blob, write_blob
 from .ingest import Writer
 from .locks import DEFAULT_LEASE_TIMEOUT
 from .registry import STORE_OPTIONS, open_driver, parse_url
@@ -30,6 +32,7 @@ from .types import Descriptor, Info, Status
 __all__ = [
     "AlreadyExistsError",
     "ContentError",
+    "DataLossError",
     "Descriptor",
     "FailedPreconditionError",
     "Info",
@@ -45,7 +48,10 @@ __all__ = [
     "Store",
     "UnavailableError",
     "Writer",
+    "open_blob",
     "open_store",
+    "read_blob",
+    "write_blob",
 ]
 
 __version__ = "0.1.0"

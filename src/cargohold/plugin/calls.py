@@ -110,7 +110,8 @@ class CallTracker(grpc.ServerInterceptor):  # type: ignore[misc]
             def on_termination() -> None:
                 observer.rpc_finished(call, _code(call, context), time.monotonic() - call.started)
 
-            context.add_callback(on_termination)
+            if not context.add_callback(on_termination):
+                on_termination()  # the RPC has already ended (cancelled before it started)
         return call
 
     def _end(self, call: Call, failed: bool) -> None:
@@ -202,6 +203,9 @@ def _waiting(call: Call, requests: Iterator[Any]) -> Iterator[Any]:
         except StopIteration:
             call.busy_since = time.monotonic()
             return
+        except BaseException:  # the client went away: the handler now unwinds (server code)
+            call.busy_since = time.monotonic()
+            raise
         call.busy_since = time.monotonic()
         yield request
 

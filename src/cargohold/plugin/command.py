@@ -35,7 +35,9 @@ _INSTALL_HINT = (
 )
 _EXTRA_MODULES = ("grpc", "grpc_health", "google.protobuf", "prometheus_client")
 STORE_CLOSE_SECONDS = 1.0
-"""How long the store's own background threads get to stop after the server has."""
+"""How long the store's own background threads get to stop after a clean server stop."""
+STORE_CLOSE_LEFT_BEHIND = 0.25
+"""The same after an unclean one: what is stuck stays stuck, there is no point waiting."""
 
 
 def _fail(exc: BaseException) -> NoReturn:
@@ -106,7 +108,7 @@ def _store_url(ctx: click.Context, own: str | None) -> str:
 @click.option(
     "--close-timeout",
     type=click.FloatRange(min=0),
-    default=5.0,
+    default=3.0,
     show_default=True,
     help="Seconds open writers then get to save their state; a writer still busy (stuck in "
     "a storage call) is logged and left, and resumes from its last checkpoint.",
@@ -214,11 +216,13 @@ def serve(
     while not requested.wait(1.0):
         pass
     started = time.monotonic()
+    clean = False
     try:
-        server.stop(grace, close_timeout)
+        clean = server.stop(grace, close_timeout)
     except Exception:  # whatever went wrong, the process still ends
         _log.exception("shutdown failed")
-    if not run_bounded(store.close, STORE_CLOSE_SECONDS, "store-close"):
+    bound = STORE_CLOSE_SECONDS if clean else STORE_CLOSE_LEFT_BEHIND
+    if not run_bounded(store.close, bound, "store-close"):
         _log.warning("the store's threads did not stop in time; leaving them")
     _log.info("exiting", extra={"shutdown_seconds": round(time.monotonic() - started, 3)})
     _exit(130 if signals and signals[0] == signal.SIGINT else 0)

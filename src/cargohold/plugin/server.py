@@ -257,7 +257,7 @@ class ContentServer:
         if self.metrics is not None:
             run_bounded(self.metrics.close, 0.1, "metrics-close")  # finishes on its own
 
-    def stop(self, grace: float = 10.0, close_timeout: float = 5.0) -> bool:
+    def stop(self, grace: float = 10.0, close_timeout: float = 3.0) -> bool:
         """Stop within ``grace + close_timeout`` (plus ~2 s), whatever the writers are doing.
 
         Returns True if every RPC ended and every writer closed; False if something was left
@@ -272,7 +272,7 @@ class ContentServer:
         _log.info("shutting down", extra={"grace_seconds": grace})
         self.health.stop()
         # gRPC cancels what is still running after `grace`; the event follows shortly.
-        if not self._server.stop(grace).wait(grace + 1.5):
+        if not self._server.stop(grace).wait(grace + 1.0):
             _log.warning("gRPC did not finish its shutdown in time; going on")
         close_by = time.monotonic() + close_timeout
         closed = run_bounded(self.servicer.close_writers, close_timeout, "close-writers")

@@ -187,16 +187,6 @@ def serve(
     except (ContentError, OSError) as exc:
         _fail(exc)
 
-    try:
-        server = ContentServer(store, node, listen, operations=ops)
-        server.start()
-    except KeyboardInterrupt:
-        store.close()
-        _interrupted()
-    except (ContentError, OSError, RuntimeError) as exc:  # RuntimeError: grpc's failed bind
-        store.close()
-        _fail(exc)
-
     signals: list[int] = []
     requested = threading.Event()
 
@@ -209,8 +199,16 @@ def serve(
         signals.append(signum)
         requested.set()
 
+    # From here on a signal asks for the bounded shutdown below (even one that arrives while
+    # the server starts), never a KeyboardInterrupt in the middle of something.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    try:
+        server = ContentServer(store, node, listen, operations=ops)
+        server.start()
+    except (ContentError, OSError, RuntimeError) as exc:  # RuntimeError: grpc's failed bind
+        run_bounded(store.close, STORE_CLOSE_SECONDS, "store-close")
+        _fail(exc)
     ready = f"ready {listen} {server.port or ''}".rstrip()
     print(ready, file=sys.stderr, flush=True)
     while not requested.wait(1.0):

@@ -24,7 +24,9 @@ SEEDED = {sha(data): data for data, _ in SEED_BLOBS.values()}
 @fuzz_settings
 @given(digest=hs.read_digests)
 def test_info(served: Served, digest: str) -> None:
-    reply = served.call(lambda: served.stub.Info(pb.InfoRequest(digest=digest), timeout=60))
+    reply = served.call(
+        lambda: served.stub.Info(pb.InfoRequest(digest=digest), timeout=CALL_DEADLINE)
+    )
     if isinstance(reply, pb.InfoResponse):
         assert reply.info.digest == digest
     served.check_seeds()
@@ -199,3 +201,14 @@ def test_non_utf8_ref_on_write_is_invalid_argument(served: Served) -> None:
     reply = served.call(lambda: list(rpc(iter([first]), timeout=CALL_DEADLINE)))
     assert reply == grpc.StatusCode.INVALID_ARGUMENT
     served.check_seeds()
+
+
+def test_message_over_the_limit_is_resource_exhausted(served: Served) -> None:
+    """A request larger than the 64 MiB message limit is refused by gRPC, and nothing else."""
+    oversized = pb.WriteContentRequest(action=pb.WRITE, ref="f/big", data=bytes(64 << 20))
+    with pytest.raises(grpc.RpcError) as info:
+        list(served.stub.Write(iter([oversized]), timeout=CALL_DEADLINE))
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+    served.check_seeds()
+    status = served.call(lambda: served.stub.Status(pb.StatusRequest(ref="f/big"), timeout=5))
+    assert status == grpc.StatusCode.NOT_FOUND

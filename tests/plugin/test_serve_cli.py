@@ -6,6 +6,7 @@ Every case runs ``python -m cargohold ... serve`` as a real process.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import socket
@@ -139,7 +140,8 @@ def test_serve_failures_are_one_line_exit_1(tmp_path: Path) -> None:
         busy = _run("serve", "--store", url, "--address", f"unix://{served.socket_path}")
         assert busy.returncode == 1
         line = _one_line_error(busy)
-        assert line.startswith("cargohold: UnavailableError: another server is already listening")
+        assert line.startswith("cargohold: unavailable: another server is already listening")
+        assert "give another --address" in line
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -151,7 +153,29 @@ def test_serve_failures_are_one_line_exit_1(tmp_path: Path) -> None:
                 *("--metrics-address", f"127.0.0.1:{port}"),
             )
     assert result.returncode == 1
-    assert re.match(r"cargohold: OSError: .*[Aa]ddress already in use", _one_line_error(result))
+    line = _one_line_error(result)
+    assert re.match(r"cargohold: error: cannot listen: .*[Aa]ddress already in use", line), line
+
+
+def test_serve_errors_follow_the_global_json_flag(tmp_path: Path) -> None:
+    url = f"file://{tmp_path}/s"
+    result = _run("--json", "serve", "--store", url, "--address", "tcp://0.0.0.0:1")
+    assert result.returncode == 2
+    error = json.loads(result.stderr.strip().splitlines()[-1])["error"]
+    assert error["kind"] == "error" and error["exit_code"] == 2
+    assert "loopback" in error["message"] and "--help" in error["hint"]
+
+
+def test_python_m_plugin_fails_the_same_way(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "cargohold.plugin", "--store", f"file://{tmp_path}/s"]
+    result = subprocess.run(
+        [*argv, "--address", "tcp://0.0.0.0:1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert _one_line_error(result).startswith("cargohold: error: tcp addresses must be loopback")
 
 
 def test_node_id_help_agrees_with_the_docs() -> None:

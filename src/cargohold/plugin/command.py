@@ -24,14 +24,15 @@ from typing import NoReturn
 
 import click
 
-from ..errors import ContentError, InvalidArgumentError
+from ..cli_failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, Where, emit, failure_for
+from ..errors import ContentError, InvalidArgumentError, UnavailableError
 
 __all__ = ["serve"]
 
 _log = logging.getLogger("cargohold.plugin")
 
-_INSTALL_HINT = (
-    "cargohold: error: serve needs grpcio; install it with: pip install 'cargohold[grpc]'"
+_INSTALL = CliFailure(
+    "error", "serve needs grpcio", "install it with: pip install 'cargohold[grpc]'", EXIT_USAGE
 )
 _EXTRA_MODULES = ("grpc", "grpc_health", "google.protobuf", "prometheus_client")
 STORE_CLOSE_SECONDS = 1.0
@@ -40,13 +41,30 @@ STORE_CLOSE_LEFT_BEHIND = 0.25
 """The same after an unclean one: what is stuck stays stuck, there is no point waiting."""
 
 
-def _fail(exc: BaseException) -> NoReturn:
-    """One line on stderr and the CLI's exit codes: 2 for bad input, 1 for failures."""
-    if isinstance(exc, InvalidArgumentError):
-        click.echo(f"cargohold: error: {exc}", err=True)
-        sys.exit(2)
-    click.echo(f"cargohold: {type(exc).__name__}: {exc}", err=True)
-    sys.exit(1)
+def _fail(ctx: click.Context, failure: CliFailure | BaseException) -> NoReturn:
+    """Fail as every CLI command does: one line (JSON with ``cargohold --json``), exit 2/1/130.
+
+    Under the ``cargohold`` group the CLI prints the failure; run alone (``python -m
+    cargohold.plugin``) this prints it.
+    """
+    if not isinstance(failure, CliFailure):
+        failure = failure_for(failure, Where("serve"))
+    if ctx.parent is not None:
+        raise failure
+    emit(failure, as_json=False)
+    sys.exit(failure.code)
+
+
+def _start_failure(exc: BaseException) -> CliFailure | BaseException:
+    """Failures to listen, described with what to do about them."""
+    if isinstance(exc, UnavailableError):
+        hint = "stop the server that uses that socket, or give another --address"
+        return CliFailure("unavailable", str(exc), hint, EXIT_FAILURE)
+    if isinstance(exc, OSError | RuntimeError):  # RuntimeError: grpc's failed bind
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        hint = "check that no other process uses --address or --metrics-address"
+        return CliFailure("error", f"cannot listen: {reason}", hint, EXIT_FAILURE)
+    return exc
 
 
 def _missing_extra(exc: ImportError) -> bool:
@@ -167,8 +185,7 @@ def serve(
     except ImportError as exc:
         if not _missing_extra(exc):
             raise
-        click.echo(_INSTALL_HINT, err=True)
-        sys.exit(2)
+        _fail(ctx, _INSTALL)
 
     configure_logging(log_level)
     try:
@@ -182,10 +199,8 @@ def serve(
             metrics_address=parse_metrics_address(metrics_address) if metrics_address else None,
         )
         store = cargohold.open_store(url)
-    except KeyboardInterrupt:
-        _interrupted()
-    except (ContentError, OSError) as exc:
-        _fail(exc)
+    except (KeyboardInterrupt, ContentError, OSError) as exc:
+        _fail(ctx, exc)
 
     signals: list[int] = []
     requested = threading.Event()
@@ -206,9 +221,9 @@ def serve(
     try:
         server = ContentServer(store, node, listen, operations=ops)
         server.start()
-    except (ContentError, OSError, RuntimeError) as exc:  # RuntimeError: grpc's failed bind
+    except (ContentError, OSError, RuntimeError) as exc:
         run_bounded(store.close, STORE_CLOSE_SECONDS, "store-close")
-        _fail(exc)
+        _fail(ctx, _start_failure(exc))
     ready = f"ready {listen} {server.port or ''}".rstrip()
     print(ready, file=sys.stderr, flush=True)
     while not requested.wait(1.0):
@@ -224,11 +239,6 @@ def serve(
         _log.warning("the store's threads did not stop in time; leaving them")
     _log.info("exiting", extra={"shutdown_seconds": round(time.monotonic() - started, 3)})
     _exit(130 if signals and signals[0] == signal.SIGINT else 0)
-
-
-def _interrupted() -> NoReturn:
-    click.echo("cargohold: interrupted", err=True)
-    sys.exit(130)
 
 
 def _exit(code: int) -> NoReturn:

@@ -188,17 +188,21 @@ def test_non_utf8_string_field_is_invalid_argument(served: Served, method: str) 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="server.py/servicer.py (not in this change): a Write stream whose first message has "
-    "a non-UTF-8 ref ends INTERNAL 'Exception deserializing request!'",
+    reason="server.py/servicer.py (not in this change): a Write stream message with a non-UTF-8 "
+    "ref (first or later) ends INTERNAL 'Exception deserializing request!'",
 )
-def test_non_utf8_ref_on_write_is_invalid_argument(served: Served) -> None:
+@pytest.mark.parametrize("later", [False, True], ids=["first", "later"])
+def test_non_utf8_ref_on_write_is_invalid_argument(served: Served, later: bool) -> None:
     rpc = served.channel.stream_stream(
         "/containerd.services.content.v1.Content/Write",
         request_serializer=None,
         response_deserializer=pb.WriteContentResponse.FromString,
     )
-    first = _field(2, NON_UTF8)
-    reply = served.call(lambda: list(rpc(iter([first]), timeout=CALL_DEADLINE)))
+    messages = [_field(2, NON_UTF8)]
+    if later:
+        opening = pb.WriteContentRequest(action=pb.WRITE, ref="f/utf8", data=b"abc")
+        messages.insert(0, opening.SerializeToString())
+    reply = served.call(lambda: list(rpc(iter(messages), timeout=CALL_DEADLINE)))
     assert reply == grpc.StatusCode.INVALID_ARGUMENT
     served.check_seeds()
 

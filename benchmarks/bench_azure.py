@@ -20,10 +20,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,9 @@ from _common import (
     Row,
     bench_main,
     cargohold_file_step,
+    counted,
     emit,
+    latency,
     run_step,
     stopwatch,
     write_payload,
@@ -97,27 +101,41 @@ def _azurite(connection_string: str | None) -> Iterator[str]:
         yield dev_connection_string(port)
 
 
+def _blob_endpoint(cs: str) -> str:
+    found = re.search(r"BlobEndpoint=(http://[^/;]+)", cs)
+    if found is None:
+        sys.exit("the connection string names no http BlobEndpoint")
+    return found.group(1)
+
+
 def measure(args: argparse.Namespace) -> list[Row]:
-    """One run on a fresh Azurite: the four steps, in order."""
+    """One run on a fresh Azurite: the four steps, in order, at each delay."""
     from azure.storage.blob import BlobServiceClient
 
     size = args.size_mib * MiB
-    with tempfile.TemporaryDirectory() as tmp, _azurite(args.connection_string) as cs:
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp, _azurite(args.connection_string) as direct_cs:
         path = Path(tmp) / "payload"
         digest = write_payload(path, size)
-        container = f"bench-{uuid.uuid4().hex[:12]}"
-        with BlobServiceClient.from_connection_string(cs) as service:
-            service.create_container(container)
-        # The connection string goes to the steps through the environment, never argv.
-        env = {"AZURE_STORAGE_CONNECTION_STRING": cs}
-        common = {"container": container, "file": str(path), "digest": digest,
-                  "part_mib": args.part_mib, "concurrency": args.concurrency}  # fmt: skip
-        got = {step: run_step(__file__, {"step": step, **common}, env) for step in STEPS}
-    case = f"{args.size_mib} MiB"
-    return [
-        Row(case, "ingest", got["cargohold-ingest"], got["sdk-upload"]),
-        Row(case, "read", got["cargohold-read"], got["sdk-download"]),
-    ]
+        direct = _blob_endpoint(direct_cs)
+        for delay in (float(d) for d in args.delays.split(",")):
+            with latency(direct, delay) as proxy:
+                cs = direct_cs.replace(direct, proxy.url)
+                container = f"bench-{uuid.uuid4().hex[:12]}"
+                with BlobServiceClient.from_connection_string(direct_cs) as service:
+                    service.create_container(container)
+                # The connection string goes to the steps through the environment, never argv.
+                env = {"AZURE_STORAGE_CONNECTION_STRING": cs}
+                common = {"container": container, "file": str(path), "digest": digest,
+                          "part_mib": args.part_mib, "concurrency": args.concurrency}  # fmt: skip
+                got = {
+                    step: counted(proxy, partial(run_step, __file__, {"step": step, **common}, env))
+                    for step in STEPS
+                }
+            case = f"{args.size_mib} MiB @ {delay:g} ms"
+            rows.append(Row(case, "ingest", got["cargohold-ingest"], got["sdk-upload"]))
+            rows.append(Row(case, "read", got["cargohold-read"], got["sdk-download"]))
+    return rows
 
 
 def parser() -> argparse.ArgumentParser:
@@ -125,6 +143,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--size-mib", type=int, default=256)
     p.add_argument("--part-mib", type=int, default=8)
     p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--delays", default="0,20", help="ms before each request (latency proxy)")
     p.add_argument(
         "--connection-string", default=os.environ.get("CARGOHOLD_TEST_AZURE_CONNECTION_STRING")
     )

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,9 @@ from _common import (
     Row,
     bench_main,
     cargohold_file_step,
+    counted,
     emit,
+    latency,
     run_step,
     stopwatch,
     write_payload,
@@ -89,30 +92,38 @@ def _emulator(endpoint: str | None) -> Iterator[str]:
 
 
 def measure(args: argparse.Namespace) -> list[Row]:
-    """One run on a fresh fake-gcs-server: the four phases, in order."""
+    """One run on a fresh fake-gcs-server: the four phases, in order, at each delay."""
     from tests.emulators.fakegcs import create_bucket
 
     size = args.size_mib * MiB
-    with tempfile.TemporaryDirectory() as tmp, _emulator(args.endpoint) as endpoint:
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp, _emulator(args.endpoint) as direct:
         path = Path(tmp) / "payload"
         digest = write_payload(path, size)
-        bucket = f"bench-{uuid.uuid4().hex[:12]}"
-        create_bucket(endpoint, bucket)
-        env = {"STORAGE_EMULATOR_HOST": endpoint}
-        common = {"bucket": bucket, "file": str(path), "digest": digest,
-                  "chunk_mib": args.chunk_mib}  # fmt: skip
-        got = {phase: run_step(__file__, {"phase": phase, **common}, env) for phase in PHASES}
-    case = f"{args.size_mib} MiB"
-    return [
-        Row(case, "ingest", got["cargohold-write"], got["sdk-write"]),
-        Row(case, "read", got["cargohold-read"], got["sdk-read"]),
-    ]
+        for delay in (float(d) for d in args.delays.split(",")):
+            with latency(direct, delay) as proxy:
+                bucket = f"bench-{uuid.uuid4().hex[:12]}"
+                create_bucket(direct, bucket)
+                env = {"STORAGE_EMULATOR_HOST": proxy.url}
+                common = {"bucket": bucket, "file": str(path), "digest": digest,
+                          "chunk_mib": args.chunk_mib}  # fmt: skip
+                got = {
+                    phase: counted(
+                        proxy, partial(run_step, __file__, {"phase": phase, **common}, env)
+                    )
+                    for phase in PHASES
+                }
+            case = f"{args.size_mib} MiB @ {delay:g} ms"
+            rows.append(Row(case, "ingest", got["cargohold-write"], got["sdk-write"]))
+            rows.append(Row(case, "read", got["cargohold-read"], got["sdk-read"]))
+    return rows
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--size-mib", type=int, default=256)
     p.add_argument("--chunk-mib", type=int, default=8)
+    p.add_argument("--delays", default="0,20", help="ms before each request (latency proxy)")
     p.add_argument("--endpoint", default=os.environ.get("CARGOHOLD_TEST_GCS_ENDPOINT"))
     return p
 

@@ -188,6 +188,27 @@ def test_resumes_the_same_file_and_restarts_a_changed_one(
     assert run(store, "get", digest_of(other)).stdout == other
 
 
+def test_lost_parts_restart_by_themselves_and_say_so(
+    store: str, lib: Store, tmp_path: Path
+) -> None:
+    part = part_of(lib)
+    data = random.Random(7).randbytes(3 * part + 11)
+    source = tmp_path / "c.bin"
+    source.write_bytes(data)
+    with lib.writer("lost") as writer:
+        writer.write(data[: 2 * part + 3])
+    loaded = lib.load_state("lost", with_tail=False)
+    assert loaded is not None and loaded[0].upload_id and loaded[0].upload_key
+    lib.driver.abort_upload(loaded[0].upload_key, loaded[0].upload_id)  # its parts are gone
+    done = run(store, "ingest", "lost", str(source))
+    assert done.stdout.decode().strip() == digest_of(data)
+    notes = done.stderr.decode().strip().splitlines()
+    assert len(notes) == 1 and notes[0].startswith(
+        f"cargohold: lost: restarting at 0 of {len(data)}"
+    )
+    assert run(store, "get", digest_of(data)).stdout == data
+
+
 def test_stdin_resumes_only_with_expected(store: str, lib: Store) -> None:
     part = part_of(lib)
     data = random.Random(3).randbytes(2 * part + 77)

@@ -1,9 +1,10 @@
 """Ctrl-C and SIGKILL at random moments of ``cargohold ingest REF FILE``, each followed by the
 same command again: the stored blob always hashes to its key and equals the file.
 
-The runs alternate between file:// and S3 (moto server), with small parts so that every run
-crosses part uploads and checkpoints, and a short lease so that a re-run after SIGKILL waits
-about a second for the dead writer's lock. The randomness is seeded; the test runs until
+Two workers per store kind (file:// and S3 on the moto server) run at once, with small parts
+so that every run crosses part uploads and checkpoints, and a short lease so that a re-run
+after SIGKILL waits about a second for the dead writer's lock. Each worker's choices (signal,
+moment, bytes) come from its own seeded generator; the test runs until
 ``RUNS`` interrupted runs are done or ``BUDGET`` seconds have passed, and fails with fewer
 than ``RUNS``. ``CARGOHOLD_INTERRUPT_RUNS``, ``CARGOHOLD_INTERRUPT_BUDGET`` and
 ``CARGOHOLD_INTERRUPT_SEED`` change them.

@@ -10,6 +10,7 @@ saying what to do next, and exits 2 for bad usage, 1 for a failure, 130 after Ct
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -104,6 +105,8 @@ def _usage_failure(exc: click.UsageError) -> CliFailure:
 def run(args: Sequence[str] | None = None) -> int:
     """Run the CLI on ``args`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if args is None else args)
+    # The library logs for servers; the CLI says what matters itself, in one line.
+    logging.getLogger("cargohold").addHandler(logging.NullHandler())
     as_json = _wants_json(argv)
     try:
         result = cli.main(args=argv, prog_name="cargohold", standalone_mode=False)

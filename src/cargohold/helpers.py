@@ -129,7 +129,7 @@ class _Resume:
 def _resume_point(writer: Writer, source: IO[bytes], expected: str) -> _Resume:
     """Decide where ``writer`` continues: at its offset if the source starts with the bytes it
     holds, else at zero (after ``truncate(0)``). Leaves the source just past what is kept."""
-    restarted: str | None = getattr(writer, "restart_reason", None)
+    restarted = writer.restart_reason
     offset = writer.status().offset
     if offset == 0:
         return _Resume(0, restarted)

@@ -231,7 +231,9 @@ def test_open_store(
 ) -> None:
     if scheme == "file://":  # only ever under a fresh temporary directory
         base = tmp_path_factory.mktemp("open")
-        tail = str(base / tail.replace("..", "__").lstrip("/"))
+        # NUL (also as %00) in a file:// path: see the xfail test below.
+        tail = tail.replace("..", "__").replace("\x00", "_").replace("%", "_")
+        tail = str(base / tail.lstrip("/"))
     querystring = "&".join(f"{k}={v}" for k, v in query.items())
     url = scheme + tail + ("?" + querystring if querystring else "")
     opened = typed(lambda: cargohold.open_store(url, **keywords))
@@ -271,6 +273,17 @@ def test_infinite_integer_option_is_invalid_argument(
 def test_nan_lease_timeout_is_invalid_argument(value: object) -> None:
     with pytest.raises(InvalidArgumentError):
         cargohold.open_store("memory://nan", lease_timeout=value).close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cargohold/drivers/local.py from_url (not in this change): a NUL in the path "
+    "reaches mkdir, whose ValueError('embedded null byte') escapes untyped",
+)
+@pytest.mark.parametrize("name", ["\x00", "%00", "a\x00b"])
+def test_file_url_with_nul_is_invalid_argument(tmp_path: Path, name: str) -> None:
+    with pytest.raises(InvalidArgumentError):
+        cargohold.open_store(f"file://{tmp_path}/{name}").close()
 
 
 def test_file_store_paths_stay_under_their_root(tmp_path: Path) -> None:

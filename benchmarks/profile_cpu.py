@@ -2,8 +2,9 @@
 
     python benchmarks/profile_cpu.py [--size 256] [--part-size 8] [--concurrency 4] [--top 25]
 
-Each side runs in a child process of its own with every thread profiled (cProfile per thread,
-merged), after one unprofiled warm-up of the same transfer. Prints, per side, the CPU seconds
+Each side runs in a child process of its own with every thread profiled (cProfile per thread on
+that thread's CPU clock, merged), after one unprofiled warm-up of the same transfer. Prints, per
+side, the CPU seconds
 per GiB of the timed transfer (user + system, unprofiled run), then the profiled run's top
 functions by own time and the share of a few buckets (hashing, checksums, signing, socket I/O,
 copies) so the two sides can be compared line by line.
@@ -18,6 +19,7 @@ import os
 import pstats
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -37,31 +39,33 @@ from _common import (
     stopwatch,
 )
 
-BUCKETS = {  # bucket: substrings of "file:function" that belong to it
-    "sha256 (digest of the blob)": ["openssl_sha256", "sha256", "hasher"],
-    "md5 / crc checksums (botocore)": ["md5", "crc32", "checksum", "Checksum"],
-    "request signing": ["auth.py", "signers.py"],
-    "socket send/recv": ["sendall", "'send'", "recv_into", "'recv'", "readinto", "ssl"],
-    "bytes copies / joins": ["'join'", "bytes", "getvalue", "memoryview", "tobytes"],
-    "lock waits": ["acquire", "wait"],
+BUCKETS = {  # bucket: substrings of "file:function" (own time) that belong to it
+    "hashlib update (SHA-256 of the blob)": ["_hashlib.HASH", "digests.py"],
+    "crc32 / md5 (botocore checksums)": ["crc32", "md5"],
+    "socket send / recv": ["sendall", "recv_into", "'send'", "'recv'"],
+    "bytes copies, reads of buffers": ["'join'", "BytesIO", "tobytes", "memoryview"],
+    "botocore / urllib3 request handling": ["botocore", "urllib3", "http/client"],
+    "s3transfer / cargohold bookkeeping": ["s3transfer", "cargohold"],
 }
 
 
-def _profiled(run: Callable[[], None]) -> pstats.Stats:
-    """Run ``run`` with every thread it starts profiled; the merged stats."""
+def _profiled(run: Callable[[], None], setup: Callable[[], None]) -> pstats.Stats:
+    """Run ``setup`` then ``run`` with every thread started meanwhile profiled (only ``run``
+    itself in the main thread); the merged stats."""
     profiles: list[cProfile.Profile] = []
     lock = threading.Lock()
     original = threading.Thread.run
 
     def traced(self: threading.Thread) -> None:
-        prof = cProfile.Profile()
+        prof = cProfile.Profile(time.thread_time)  # CPU of this thread, not wall time
         with lock:
             profiles.append(prof)
         prof.runcall(original, self)
 
     threading.Thread.run = traced  # type: ignore[method-assign]
-    main = cProfile.Profile()
+    main = cProfile.Profile(time.thread_time)
     try:
+        setup()
         main.runcall(run)
     finally:
         threading.Thread.run = original  # type: ignore[method-assign]
@@ -71,7 +75,9 @@ def _profiled(run: Callable[[], None]) -> pstats.Stats:
     return stats
 
 
-def _transfer(step: dict[str, Any]) -> Callable[[], None]:
+def _transfer(step: dict[str, Any]) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The transfer to measure, and the setup that opens a fresh store (whose worker threads
+    then start during the transfer, so the profile sees them)."""
     import boto3
     from boto3.s3.transfer import TransferConfig
 
@@ -86,9 +92,13 @@ def _transfer(step: dict[str, Any]) -> Callable[[], None]:
         multipart_threshold=part, multipart_chunksize=part, max_concurrency=conc
     )
     counter = iter(range(1000))
+    stores = [cargohold.open_store(url, part_size=part, concurrency=conc)]
+
+    def fresh_store() -> None:
+        stores.append(cargohold.open_store(url, part_size=part, concurrency=conc))
 
     def cargohold_ingest(keep: bool = False) -> None:
-        store = cargohold.open_store(url, part_size=part, concurrency=conc)
+        store = stores[-1]
         desc = cargohold.Descriptor(digest=digest, size=size)
         with store.writer(f"p-{next(counter)}", desc) as writer:
             for piece in payload_pieces(size):
@@ -96,15 +106,13 @@ def _transfer(step: dict[str, Any]) -> Callable[[], None]:
             writer.commit(size, digest)
         if not keep:
             store.delete(digest)
-        store.close()
 
     def cargohold_read() -> None:
-        store = cargohold.open_store(url, part_size=part, concurrency=conc)
+        store = stores[-1]
         with store.reader_at(digest) as reader:
             got = 0
             while got < reader.size:
                 got += len(reader.read_at(got, 32 * 1024))
-        store.close()
 
     def boto3_ingest() -> None:
         source = RepeatingReader(BLOCK, size)
@@ -117,23 +125,24 @@ def _transfer(step: dict[str, Any]) -> Callable[[], None]:
         cargohold_ingest(keep=True)
     if which == "boto3-read":
         boto3_ingest()
-    return {
+    runs = {
         "cargohold-ingest": cargohold_ingest,
         "cargohold-read": cargohold_read,
         "boto3-ingest": boto3_ingest,
         "boto3-read": boto3_read,
-    }[which]
+    }
+    return runs[which], fresh_store if which.startswith("cargohold") else (lambda: None)
 
 
 def child(step: dict[str, Any]) -> None:
     """Warm up, time one unprofiled transfer, then profile one; print the report."""
-    run = _transfer(step)
+    run, setup = _transfer(step)
     run()  # warm-up: imports, connections
     with stopwatch() as took:
         run()
     gib = step["size"] / (1024 * MiB)
     print(f"== {step['which']}: {took[0]:.2f} s wall, {took[1] / gib:.2f} CPU s/GiB")
-    stats = _profiled(run)
+    stats = _profiled(run, setup)
     out = io.StringIO()
     stats.stream = out  # type: ignore[attr-defined]
     stats.sort_stats("tottime").print_stats(step["top"])
@@ -147,8 +156,8 @@ def child(step: dict[str, Any]) -> None:
                 n.strip("'") in (func if n.startswith("'") else f"{path}:{func}") for n in needles
             )
         )
-        print(f"   {bucket:32} {own / gib:6.2f} s/GiB  ({own / total:5.1%} of profiled own time)")
-    print(f"   {'all (profiled, inflated)':32} {total / gib:6.2f} s/GiB", flush=True)
+        print(f"   {bucket:40} {own / gib:6.2f} s/GiB  ({own / total:5.1%} of profiled CPU)")
+    print(f"   {'all (thread CPU, profiled)':40} {total / gib:6.2f} s/GiB", flush=True)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+import cargohold
 from cargohold.errors import InvalidArgumentError
 from cargohold.plugin.gen import content_pb2 as pb
 from cargohold.plugin.metrics import parse_metrics_address
@@ -209,3 +211,36 @@ def test_parse_metrics_address() -> None:
     for bad in ("9000", "host:", ":9000", "host:port", "host:70000"):
         with pytest.raises(InvalidArgumentError):
             parse_metrics_address(bad)
+
+
+def test_health_probe_is_bounded_and_the_newest_verdict_wins() -> None:
+    from cargohold.plugin.health import HealthReporter
+
+    release = threading.Event()
+    started: list[int] = []
+    mode = {"now": "hang"}
+
+    def probe() -> None:
+        started.append(1)
+        if mode["now"] == "hang":
+            release.wait(30)
+        elif mode["now"] == "fail":
+            raise cargohold.UnavailableError("down")
+
+    reporter = HealthReporter(probe, interval=60, timeout=0.3)
+    began = time.monotonic()
+    reporter.probe_once()
+    assert time.monotonic() - began < 2 and reporter.healthy is False
+    reporter.probe_once()
+    reporter.probe_once()  # two probes hang already: no third one is started
+    assert len(started) == 2
+    mode["now"] = "ok"
+    release.set()
+    _eventually(lambda: reporter.healthy is True, 5, "the late probes to report")
+    mode["now"] = "fail"
+    reporter.probe_once()
+    assert reporter.healthy is False
+    mode["now"] = "ok"
+    reporter.probe_once()
+    assert reporter.healthy is True
+    reporter.stop()

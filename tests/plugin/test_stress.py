@@ -60,6 +60,7 @@ def test_stress(shared_plugin_store_url: str, go_test_binary: Path, tmp_path: Pa
         f"(stacks at the end of its log):\n{server.log_tail()}"
     )
     took = server.exited_at - int(sent.group(1)) / 1e9
+    print(f"cargohold serve ({kind}) exited {took:.2f}s after SIGTERM")
     assert took <= GRACE + EXIT_SLACK, (
         f"cargohold serve ({kind}) exited {took:.1f}s after SIGTERM, its grace period is "
         f"{GRACE}s:\n{server.log_tail()}"

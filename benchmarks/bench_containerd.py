@@ -6,12 +6,19 @@ S3 served by a moto server of its own on 127.0.0.1. Prints MiB/s, the ratio to t
 (the target for file:// is >= 0.8) and the peak RSS of the ``cargohold serve`` process.
 Every containerd, serve process and moto server is started here and stopped by PID.
 
+With --unpack it also times the same import again, its blobs already present, once without and
+once with unpacking (``--snapshotter native``): the difference is the unpack, where containerd
+reads every layer through the content store (32 KiB Read RPCs through the plugin). ctr 1.6 has
+no command that only unpacks (``ctr images mount`` ignores its --snapshotter flag).
+With --delays 0,20 the S3 case runs once per delay behind the latency proxy
+(tests/emulators/_latency.py), which also counts the requests of each operation.
+
 With --floors it also ingests through ``stub_content_server.py``, a stand-in plugin that does
 nothing (``null``) or only hashes and writes the bytes (``hash-write``): the ceilings that the
 Python gRPC transport, and hashing plus writing on top of it, set on this machine.
 
     python benchmarks/bench_containerd.py [--size-mib 256] [--layers 4x32] [--s3] [--floors]
-                                          [--repeat N]
+                                          [--unpack] [--delays 0,20] [--repeat N]
 """
 
 from __future__ import annotations
@@ -23,10 +30,22 @@ import random
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Measured, MiB, Row, bench_main, mb, moto_server, peak_rss_of, stopwatch
+from _common import (
+    Measured,
+    MiB,
+    Row,
+    bench_main,
+    latency,
+    mb,
+    moto_server,
+    peak_rss_of,
+    stopwatch,
+)
 from tests.emulators._process import running
 from tests.emulators.containerd import LOG_DIR, Host, containerd_process, serve_process
 from tests.plugin.oci import build_image
@@ -59,35 +78,56 @@ def host(store_url: str | None, name: str) -> Iterator[tuple[Host, int]]:
 
 
 @contextlib.contextmanager
-def moto_store() -> Iterator[str]:
+def moto_store(delay_ms: float | None = None) -> Iterator[tuple[str, Any]]:
+    """A store URL on a fresh moto server, behind a latency proxy when ``delay_ms`` is given;
+    and that proxy (``None`` without one)."""
     import boto3
 
     with moto_server() as endpoint:
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
-        yield f"s3://bench/store?endpoint_url={endpoint}&region=us-east-1"
+        if delay_ms is None:
+            yield f"s3://bench/store?endpoint_url={endpoint}&region=us-east-1", None
+            return
+        with latency(endpoint, delay_ms) as proxy:
+            yield f"s3://bench/store?endpoint_url={proxy.url}&region=us-east-1", proxy
 
 
 def run(
-    store_url: str | None, name: str, blob: bytes, image_tar: Path | None, image_bytes: int
+    store_url: str | None,
+    name: str,
+    blob: bytes,
+    image_tar: Path | None,
+    image_bytes: int,
+    unpack: bool = False,
+    proxy: Any = None,
 ) -> dict[str, Measured]:
-    """Ingest then import (unless ``image_tar`` is None) on one fresh containerd; the serve
-    process's peak RSS with each."""
+    """Ingest then import (unless ``image_tar`` is None), then unpack (with ``unpack``) on one
+    fresh containerd; the serve process's peak RSS with each, requests when behind ``proxy``."""
     digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    got: dict[str, Measured] = {}
     with host(store_url, name) as (h, serve_pid):
-        with stopwatch() as ingest:
-            h.ctr(
-                "content", "ingest", "--expected-digest", digest, "bench", input=blob, timeout=900
-            )
-        ingest_rss = peak_rss_of(serve_pid) if serve_pid else 0
+
+        def timed(op: str, nbytes: int, *argv: str, data: bytes | None = None) -> None:
+            if proxy is not None:
+                proxy.reset()
+            with stopwatch() as took:
+                h.ctr(*argv, input=data, timeout=900)
+            rss = peak_rss_of(serve_pid) if serve_pid else 0
+            requests = proxy.total if proxy is not None else None
+            got[op] = replace(Measured(nbytes, took[0], rss, {}), requests=requests)
+
+        timed("ingest", len(blob), "content", "ingest", "--expected-digest", digest, "bench",
+              data=blob)  # fmt: skip
         if image_tar is None:
-            return {"ingest": Measured(len(blob), ingest[0], ingest_rss, {})}
-        with stopwatch() as imp:
-            h.ctr("images", "import", "--no-unpack", "--all-platforms", str(image_tar), timeout=900)
-        import_rss = peak_rss_of(serve_pid) if serve_pid else 0
-    return {
-        "ingest": Measured(len(blob), ingest[0], ingest_rss, {}),
-        "import": Measured(image_bytes, imp[0], import_rss, {}),
-    }
+            return got
+        timed("import", image_bytes, "images", "import", "--no-unpack", "--all-platforms",
+              str(image_tar))  # fmt: skip
+        if unpack:  # the same import twice: without, then with the unpack
+            timed("reimport", image_bytes, "images", "import", "--no-unpack", "--all-platforms",
+                  str(image_tar))  # fmt: skip
+            timed("unpack", image_bytes, "images", "import", "--snapshotter", "native",
+                  str(image_tar))  # fmt: skip
+    return got
 
 
 def measure(args: argparse.Namespace) -> list[Row]:
@@ -110,25 +150,40 @@ def measure(args: argparse.Namespace) -> list[Row]:
             (BASE, None, tar),
             ("file://", f"file://{work}/store", tar),
         ]
+        proxies: dict[str, Any] = {}
         if args.s3:
-            cases.append(("s3 (moto)", stack.enter_context(moto_store()), tar))
+            delays = [float(d) for d in args.delays.split(",")] if args.delays else [None]
+            for delay in delays:
+                label = "s3 (moto)" if delay is None else f"s3 (moto) @ {delay:g} ms"
+                url, proxies[label] = stack.enter_context(moto_store(delay))
+                cases.append((label, url, tar))
         if args.floors:  # stand-ins that serve Write only: ingest, no import
             cases += [(f"stub {mode}", f"stub:{mode}", None) for mode in ("null", "hash-write")]
         order = cases[::-1] if args.run_number % 2 == 0 else cases
         print(f"run {args.run_number} order: {', '.join(c[0] for c in order)}", flush=True)
         done = {
-            label: run(url, f"bench-{n}", blob, image_tar, image_bytes if image_tar else 0)
+            label: run(
+                url,
+                f"bench-{n}",
+                blob,
+                image_tar,
+                image_bytes if image_tar else 0,
+                args.unpack,
+                proxies.get(label),
+            )
             for n, (label, url, image_tar) in enumerate(order)
         }
     results = {label: done[label] for label, _, _ in cases}  # rows in one order for every run
     base = results.pop(BASE)
     ops = {"ingest": f"ctr content ingest {mb(len(blob))}",
-           "import": f"ctr images import {count}x{size} MiB layers"}  # fmt: skip
+           "import": f"ctr images import {count}x{size} MiB layers",
+           "reimport": f"ctr images import again {count}x{size} MiB (present)",
+           "unpack": f"... again with unpack (native) {count}x{size} MiB"}  # fmt: skip
     return [
         Row(store, ops[op], got[op], base[op])
         for store, got in results.items()
         for op in ops
-        if op in got
+        if op in got and op in base
     ]
 
 
@@ -137,6 +192,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--size-mib", type=int, default=256)
     p.add_argument("--layers", default="4x32", help="COUNTxMiB of image layers")
     p.add_argument("--s3", action="store_true", help="also run on S3 (moto server)")
+    p.add_argument("--unpack", action="store_true", help="also time unpacking the image")
+    p.add_argument(
+        "--delays",
+        default="",
+        help="with --s3: ms before each S3 request, one S3 case per value (e.g. 0,20)",
+    )
     p.add_argument(
         "--floors",
         action="store_true",

@@ -9,7 +9,8 @@ That holds for any framing (content-length, chunked, HEAD, 204) and makes an ``E
 100-continue`` upload cost two delays, as it does against a real store. ``bandwidth`` optionally
 caps each direction at that many bytes per second, shared by all connections.
 
-Requests are counted per HTTP method (``requests``); benchmarks read the counts between steps.
+Requests are counted per HTTP method (``requests``; ranged GETs as ``GET (ranged)``); benchmarks
+read the counts between steps.
 
     with LatencyProxy("http://127.0.0.1:5000", delay=0.020) as proxy:
         use(proxy.url)
@@ -145,8 +146,12 @@ class LatencyProxy:
         """Count the request whose first bytes are ``data``."""
         method = data[:8].split(b" ", 1)[0]
         if method in _METHODS:
+            name = method.decode()
+            head = data[:8192].lower()
+            if method == b"GET" and b"\r\nrange:" in head:
+                name = "GET (ranged)"
             with self._lock:
-                self.requests[method.decode()] += 1
+                self.requests[name] += 1
 
     @property
     def total(self) -> int:

@@ -138,7 +138,9 @@ func (s *stress) pause(rng *rand.Rand, max time.Duration) {
 func (s *stress) listLoop(rng *rand.Rand) {
 	for !s.stopped() {
 		ctx, cancel := s.call()
+		started := time.Now()
 		statuses, err := s.cs.ListStatuses(ctx)
+		s.tally.took("ListStatuses", time.Since(started))
 		cancel()
 		s.tally.record("ListStatuses", err)
 		for _, st := range statuses {
@@ -154,7 +156,9 @@ func (s *stress) statusLoop(rng *rand.Rand) {
 	for !s.stopped() {
 		ref := s.refs[rng.Intn(len(s.refs))]
 		ctx, cancel := s.call()
+		started := time.Now()
 		st, err := s.cs.Status(ctx, ref)
+		s.tally.took("Status", time.Since(started))
 		cancel()
 		s.tally.record("Status", err)
 		if err == nil && st.Ref != ref {
@@ -167,12 +171,14 @@ func (s *stress) statusLoop(rng *rand.Rand) {
 func (s *stress) walkLoop(rng *rand.Rand) {
 	for !s.stopped() {
 		ctx, cancel := s.call()
+		started := time.Now()
 		err := s.cs.Walk(ctx, func(info content.Info) error {
 			if info.Digest.Validate() != nil || info.Size < 0 {
 				s.tally.fail("Walk returned %q of size %d", info.Digest, info.Size)
 			}
 			return nil
 		})
+		s.tally.took("Walk", time.Since(started))
 		cancel()
 		s.tally.record("Walk", err)
 		s.pause(rng, 50*time.Millisecond)
@@ -183,7 +189,9 @@ func (s *stress) abortLoop(rng *rand.Rand) {
 	for !s.stopped() {
 		ref := s.refs[rng.Intn(len(s.refs))]
 		ctx, cancel := s.call()
+		started := time.Now()
 		err := s.cs.Abort(ctx, ref)
+		s.tally.took("Abort", time.Since(started))
 		cancel()
 		s.tally.record("Abort", err)
 		// Slower than the writers, so that most ingestions get to a commit.
@@ -270,11 +278,23 @@ func (s *stress) openStreamsForShutdown() func() {
 type tally struct {
 	mu       sync.Mutex
 	counts   map[string]map[string]int
+	slowest  map[string]time.Duration
 	failures []string
 	failed   int
 }
 
-func newTally() *tally { return &tally{counts: map[string]map[string]int{}} }
+func newTally() *tally {
+	return &tally{counts: map[string]map[string]int{}, slowest: map[string]time.Duration{}}
+}
+
+// took notes how long one call of op took (the report shows the slowest).
+func (y *tally) took(op string, d time.Duration) {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	if d > y.slowest[op] {
+		y.slowest[op] = d
+	}
+}
 
 // record counts one call; a disallowed outcome (a deadline included) is a failure.
 func (y *tally) record(op string, err error) {
@@ -316,6 +336,9 @@ func (s *stress) report() {
 			classes = append(classes, fmt.Sprintf("%s=%d", class, n))
 		}
 		sort.Strings(classes)
+		if slowest, ok := y.slowest[op]; ok {
+			classes = append(classes, "slowest="+slowest.Round(time.Millisecond).String())
+		}
 		s.t.Logf("%-14s %s", op, strings.Join(classes, " "))
 	}
 	if y.failed > 0 {

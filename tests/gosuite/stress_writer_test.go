@@ -117,7 +117,9 @@ func (s *stress) writerLoop(rng *rand.Rand) {
 
 // open opens a writer on ref and works out which bytes its ingestion holds.
 func (s *stress) open(ctx context.Context, rng *rand.Rand, op, ref string) *session {
+	started := time.Now()
 	w, err := s.cs.Writer(ctx, content.WithRef(ref))
+	s.tally.took(op+"/open", time.Since(started))
 	s.tally.record(op+"/open", err)
 	if err != nil {
 		return nil
@@ -165,7 +167,9 @@ func (s *stress) finish(ctx context.Context, rng *rand.Rand, op string, sess *se
 		return
 	}
 	desc := ocispec.Descriptor{Digest: digest.FromBytes(sess.data), Size: int64(len(sess.data))}
+	started := time.Now()
 	err := sess.w.Commit(ctx, desc.Size, desc.Digest) // closes the writer
+	s.tally.took(op+"/commit", time.Since(started))
 	s.tally.record(op+"/commit", err)
 	if err != nil && !errdefs.IsAlreadyExists(err) {
 		return

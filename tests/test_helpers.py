@@ -164,9 +164,9 @@ def test_wrong_expected_keeps_the_ingestion(small: Store) -> None:
     assert small.status("bad").offset == len(data)
 
 
-def make_tar(members: dict[str, bytes]) -> bytes:
+def make_tar(members: dict[str, bytes], mode: str = "w:gz") -> bytes:
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+    with tarfile.open(fileobj=out, mode=mode) as tar:
         for name, body in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(body)
@@ -198,6 +198,18 @@ def test_verifying_reader_with_tarfile_and_shutil(small: Store, tmp_path: Path) 
     assert (tmp_path / "d").read_bytes() == blob
     with pytest.raises(FailedPreconditionError):
         open_blob(small, Descriptor(digest=digest, size=len(blob) + 1))
+
+
+def test_seeking_tarfile_across_chunk_boundaries(small: Store) -> None:
+    members = {f"m{n}": payload(700 + n * 333, n) for n in range(6)}
+    digest = write_blob(small, "plain-tar", io.BytesIO(make_tar(members, "w"))).digest
+    with open_blob(small, digest, chunk_size=1000) as reader:
+        with tarfile.open(fileobj=reader, mode="r:") as tar:  # seeks; headers straddle chunks
+            names = tar.getnames()
+            handle = tar.extractfile("m4")
+            assert handle is not None and handle.read() == members["m4"]
+        assert names == list(members)
+    assert reader.verified
 
 
 def test_empty_blob_is_verified(small: Store) -> None:

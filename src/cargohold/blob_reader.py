@@ -131,39 +131,47 @@ class VerifyingReader(io.RawIOBase):
         return memoryview(self._buffer)[self._pos - self._buffer_start :]
 
     def readinto(self, buffer: WriteableBuffer) -> int:
-        """Fill ``buffer`` with up to its length of bytes from the current position."""
+        """Fill ``buffer`` from the current position; short only at the end of the blob.
+
+        Reads are never short before the end (as with a buffered file), so that consumers
+        that expect whole records, such as ``tarfile`` in its seeking modes, work unchanged.
+        """
         target = memoryview(buffer).cast("B")
         if self.closed:
             raise ValueError("I/O operation on closed file")
-        if self._pos >= self._size or not len(target):
+        filled = 0
+        while filled < len(target) and self._pos < self._size:
+            view = self._available()
+            n = min(len(view), len(target) - filled)
+            target[filled : filled + n] = view[:n]
+            self._pos += n
+            filled += n
+        if not filled:
             self._check_empty()
-            return 0
-        view = self._available()
-        n = min(len(view), len(target))
-        target[:n] = view[:n]
-        self._pos += n
-        return n
+        return filled
 
     def read(self, size: int | None = -1) -> bytes:
-        """Up to ``size`` bytes (all that is left when ``size`` is negative or None)."""
+        """``size`` bytes (fewer only at the end; all that is left when negative or None)."""
         if size is None or size < 0:
             return self.readall()
         if self.closed:
             raise ValueError("I/O operation on closed file")
-        if self._pos >= self._size or size == 0:
+        pieces: list[bytes] = []
+        left = size
+        while left > 0 and self._pos < self._size:
+            view = self._available()
+            piece = bytes(view[:left])
+            self._pos += len(piece)
+            left -= len(piece)
+            pieces.append(piece)
+        if not pieces:
             self._check_empty()
             return b""
-        view = self._available()
-        piece = bytes(view[:size])
-        self._pos += len(piece)
-        return piece
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def readall(self) -> bytes:
         """Every byte from the current position to the end."""
-        pieces = []
-        while piece := self.read(self._chunk_size):
-            pieces.append(piece)
-        return b"".join(pieces)
+        return self.read(max(self._size - self._pos, 0))
 
     def _check_empty(self) -> None:
         # An empty blob reaches its end without any fetch: check it once.

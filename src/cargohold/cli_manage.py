@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import click
 
 from .cli_context import CliState
-from .cli_failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, Where, emit, failure_for
+from .cli_failures import EXIT_USAGE, CliFailure, Where, emit, failure_for
 from .cli_format import age, echo_json, human_size, info_json, status_json, table
 from .cli_transfer import parse_labels
 from .digests import parse_digest
@@ -94,9 +94,10 @@ def _each(
     done_key: str,
 ) -> None:
     """Apply ``action`` to every name, going on past failures (each reported on its own line);
-    exit 1 at the end if any failed."""
+    at the end, exit with the highest status of those failures (2 if any name was malformed)."""
     done: list[str] = []
     failed: list[dict[str, str]] = []
+    status = 0
     with obj.guard(command):
         store_failure: CliFailure | None = None
         for name in names:
@@ -110,6 +111,7 @@ def _each(
                 failure = failure_for(exc, where)
                 emit(failure, as_json=obj.as_json)
                 failed.append({"name": name, "kind": failure.kind, "message": failure.message})
+                status = max(status, failure.code)
                 continue
             done.append(name)
             if not obj.as_json:
@@ -118,8 +120,8 @@ def _each(
             raise store_failure
         if obj.as_json:
             echo_json({done_key: done, "failed": failed}, indent=None)
-    if failed:
-        raise click.exceptions.Exit(EXIT_FAILURE)
+    if status:
+        raise click.exceptions.Exit(status)
 
 
 @click.command("rm")

@@ -12,6 +12,11 @@ by ``abort``) when a renewal's condition fails; its next ``write``/``commit`` th
 FailedPreconditionError. ``commit`` also renews synchronously before it publishes anything.
 Expiry compares the holder's recorded expiry with the reader's clock: hosts sharing a store
 must keep their clocks within a small fraction of the timeout (NTP does).
+
+A lease whose holder is known to be gone is taken over at once, without waiting for expiry, so
+that re-running a killed or interrupted command does not find its own ref locked: the holder
+ran on this machine (same host name, boot and PID namespace) and its process no longer exists,
+or it is this very process and no live lease here has that owner.
 """
 
 from __future__ import annotations
@@ -38,6 +43,47 @@ from .errors import (
 __all__ = ["DEFAULT_LEASE_TIMEOUT", "Lease", "LeaseManager"]
 
 DEFAULT_LEASE_TIMEOUT = 60.0
+
+# Every unreleased lease of this process, whichever manager took it (several stores in one
+# process may share a bucket): what tells a lease this process leaked from one it holds.
+_LIVE: weakref.WeakValueDictionary[str, Lease] = weakref.WeakValueDictionary()
+_LIVE_LOCK = threading.Lock()
+
+
+def _machine() -> str:
+    """This boot of this machine and this PID namespace ("" where that cannot be known)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        pid_ns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""
+    return f"{boot}/{pid_ns}"
+
+
+_MACHINE = _machine()
+
+
+def _holder_gone(holder: dict[str, object]) -> bool:
+    """Whether the lease holder described by ``holder`` is known not to exist any more."""
+    if not _MACHINE or holder.get("machine") != _MACHINE:
+        return False
+    if holder.get("host") != socket.gethostname():
+        return False
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if pid == os.getpid():
+        with _LIVE_LOCK:
+            live = _LIVE.get(str(holder.get("owner")))
+        return live is None or live.released
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists (not ours to signal)
+    return False
 
 
 @dataclass
@@ -80,6 +126,7 @@ class LeaseManager:
             "owner": owner,
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "machine": _MACHINE,
             "expires": expires,
             "timeout": self.timeout,
         }
@@ -94,6 +141,8 @@ class LeaseManager:
         except AlreadyExistsError:
             etag = self._take_over(key, body)
         lease = Lease(key, owner, etag, expires)
+        with _LIVE_LOCK:
+            _LIVE[owner] = lease
         with self._held_lock:
             self._held[owner] = lease
             self._ensure_thread()
@@ -110,6 +159,8 @@ class LeaseManager:
                 return self._driver.put(key, body, if_none_match=True)
             except AlreadyExistsError as exc:
                 raise UnavailableError("the ref is locked by another writer") from exc
+            if isinstance(holder, dict) and _holder_gone(holder):
+                expires = 0.0  # its holder is gone: no need to wait for the expiry
         except (ValueError, KeyError, TypeError):
             expires = 0.0  # an unreadable lease counts as expired
         if expires > time.time():

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -100,8 +101,11 @@ class Store:
             max_workers=max(8, self.concurrency * 4), thread_name_prefix="cargohold"
         )
         self.clock = time.monotonic
+        # Writers of this process by ref, held weakly: a writer nobody holds any more (its
+        # caller was interrupted before it could close it) is collected, and its lease with
+        # it, so the ref does not stay locked while this process lives (see ``locks``).
         # A leaf lock: held only to read or change ``_writers``, never across a call.
-        self._writers: dict[str, Writer] = {}
+        self._writers: weakref.WeakValueDictionary[str, Writer] = weakref.WeakValueDictionary()
         self._writers_lock = threading.Lock()
         self._writers_changed = threading.Condition(self._writers_lock)
 
@@ -248,14 +252,14 @@ class Store:
         lease = self.leases.acquire(f"{self._ingest_dir(ref)}/lock")
         try:
             record, tail, hasher, reason = self._open_ingestion(ref, desc.size, expected, hint)
+            writer = Writer(self, ref, lease, record, tail, hasher, restart_reason=reason)
+            with self._writers_lock:
+                self._writers[ref] = writer
         except BaseException:
             self.leases.release(lease)
             raise
         if reason is not None:
             _log.warning("ingestion %r restarts from zero: %s", ref, reason)
-        writer = Writer(self, ref, lease, record, tail, hasher, restart_reason=reason)
-        with self._writers_lock:
-            self._writers[ref] = writer
         return writer
 
     def _wait_for_local_writer(self, ref: str, seconds: float) -> None:

@@ -10,6 +10,7 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 from ..ingest import Writer
@@ -17,6 +18,7 @@ from ..ingest import Writer
 __all__ = ["WriterThread", "format_stack", "thread_name", "writer_threads"]
 
 _MAX_FRAMES = 40
+_PACKAGE = str(Path(__file__).parents[1])  # as code objects name their files
 
 
 def thread_name(ident: int) -> str:
@@ -47,11 +49,17 @@ class WriterThread:
 
 
 def _writer_in(frame: FrameType | None) -> Writer | None:
-    """The innermost ``Writer`` whose method is on this stack (found through ``self``)."""
+    """The innermost ``Writer`` whose method is on this stack (found through ``self``).
+
+    Only frames of cargohold's own modules are looked into (``f_locals`` of another thread's
+    frame is read under the GIL while that thread is paused; nothing is written back).
+    """
     while frame is not None:
-        candidate = frame.f_locals.get("self") if "self" in frame.f_code.co_varnames else None
-        if isinstance(candidate, Writer):
-            return candidate
+        code = frame.f_code
+        if code.co_filename.startswith(_PACKAGE) and "self" in code.co_varnames:
+            candidate = frame.f_locals.get("self")
+            if isinstance(candidate, Writer):
+                return candidate
         frame = frame.f_back
     return None
 

@@ -412,3 +412,30 @@ def test_default_store_is_under_the_user_data_dir(tmp_path: Path) -> None:
     assert done.stdout.decode().strip() == HELLO
     assert (tmp_path / "xdg" / "cargohold" / "store" / "blobs" / "sha256").is_dir()
     assert run(None, "ls", "-q", env=env).stdout.decode().split() == [HELLO]
+
+
+FUZZ_WORDS = [
+    *("ingest", "get", "info", "ls", "label", "rm", "active", "abort", "--json", "--store"),
+    *("-o", "--expected", "--size", "--label", "-q", "--no-verify", "-", "", HELLO, MISSING),
+    *("sha256:zz", "k=v", "k=", "=v", "labels.a==", 'labels."x', "/nonexistent", "/tmp"),
+    *("/dev/null", "ref", "x" * 5000, "\udcff", "memory://x", "s3://", "file://rel", "-1"),
+    *("99999999999999999999", "--version", "digest~=/(/", "file:///dev/null/x", "gs://"),
+]
+
+
+def test_fuzzed_command_lines_fail_in_one_line_each(file_store: str, tmp_path: Path) -> None:
+    """Random command lines: never a traceback, a known exit status, every line of stderr one
+    of ours (rm/abort print one per failed name)."""
+    run(file_store, "ingest", "seed", stdin=b"hello")
+    rng = random.Random(11)
+    for _ in range(40):
+        args = [rng.choice(FUZZ_WORDS) for _ in range(rng.randint(1, 5))]
+        if "--help" in args:
+            continue
+        done = run(file_store, *args, stdin=b"data", check=False)
+        err = done.stderr.decode(errors="replace")
+        assert done.returncode in (0, 1, 2), (args, err)
+        assert "Traceback" not in err, (args, err)
+        for line in err.splitlines():
+            if line.strip() and done.returncode:
+                assert line.startswith("cargohold: ") or line.startswith('{"error"'), (args, err)

@@ -96,14 +96,18 @@ def _hash_state_bytes(record: IngestRecord) -> bytes:
 
 
 def check_record(record: IngestRecord, tail: bytes) -> str | None:
-    """Why ``record`` (with ``tail``) cannot be trusted, or None if it keeps every invariant."""
-    try:
-        state = _hash_state_bytes(record)
-        hashed = state_length(record.algorithm, state)
-    except (InvalidArgumentError, ValueError) as exc:
-        return f"its hash state is unusable ({exc})"
-    if hashed != record.offset:
-        return f"its hash state covers {hashed} bytes, not its offset {record.offset}"
+    """Why ``record`` (with ``tail``) cannot be trusted, or None if it keeps every invariant.
+
+    A record without a hash state (written where libcrypto was unusable) keeps the invariants
+    but can never be resumed (see ``hasher_for``).
+    """
+    if record.hash_state is not None:
+        try:
+            hashed = state_length(record.algorithm, _hash_state_bytes(record))
+        except (InvalidArgumentError, ValueError) as exc:
+            return f"its hash state is unusable ({exc})"
+        if hashed != record.offset:
+            return f"its hash state covers {hashed} bytes, not its offset {record.offset}"
     numbers = [int(p[0]) for p in record.parts]
     if numbers != list(range(1, len(numbers) + 1)):
         return "its recorded parts are not numbered 1..n"
@@ -121,6 +125,8 @@ def check_record(record: IngestRecord, tail: bytes) -> str | None:
 
 def hasher_for(record: IngestRecord, tail: bytes) -> tuple[Any, str | None]:
     """The hasher that continues ``record``, or None and the reason it cannot be trusted."""
+    if record.hash_state is None:
+        return None, "it has no saved hash state (libcrypto was unusable where it was written)"
     problem = check_record(record, tail)
     if problem is not None:
         return None, problem

@@ -370,19 +370,19 @@ def test_unwritable_store_directory(tmp_path: Path) -> None:
     assert "Permission denied" in line and "; " in line
 
 
-def test_ctrl_c_exits_130_and_the_same_command_resumes(store: str, lib: Store) -> None:
-    data = random.Random(6).randbytes(2 * part_of(lib) + 5)
-    digest = digest_of(data)
+def interrupt_ingest(store: str, ref: str, head: bytes, *options: str) -> str:
+    """Feed ``head`` to ``cargohold ingest REF`` through a pipe that stays open, press Ctrl-C
+    once the bytes are in, and return the one line it printed (after checking exit 130)."""
     environ = {**os.environ, "CARGOHOLD_STORE": store}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cargohold", "ingest", "cc", "--expected", digest],
+        [sys.executable, "-m", "cargohold", "ingest", ref, *options],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=environ,
     )
     assert proc.stdin is not None
-    proc.stdin.write(data[: part_of(lib) + 3])
+    proc.stdin.write(head)
     proc.stdin.flush()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # until the ingestion exists
@@ -396,12 +396,24 @@ def test_ctrl_c_exits_130_and_the_same_command_resumes(store: str, lib: Store) -
     assert proc.returncode == 130, err.decode()
     line = one_line(subprocess.CompletedProcess([], 130, out, err))
     assert line.startswith("cargohold: interrupted:")
+    return line
+
+
+def test_ctrl_c_exits_130_and_the_same_command_resumes(store: str, lib: Store) -> None:
+    data = random.Random(6).randbytes(2 * part_of(lib) + 5)
+    digest = digest_of(data)
+    line = interrupt_ingest(store, "cc", data[: part_of(lib) + 3], "--expected", digest)
     assert "run the same command again to resume" in line
     statuses = json.loads(run(store, "--json", "active").stdout)
     assert [s["ref"] for s in statuses] == ["cc"] and statuses[0]["offset"] > 0
     done = run(store, "ingest", "cc", "--expected", digest, stdin=data)
     assert f"resuming at {statuses[0]['offset']}" in done.stderr.decode()
     assert run(store, "get", digest).stdout == data
+
+
+def test_ctrl_c_on_stdin_without_expected_says_how_to_resume(store: str) -> None:
+    line = interrupt_ingest(store, "plain", b"some bytes")
+    assert "--expected" in line
 
 
 def test_default_store_is_under_the_user_data_dir(tmp_path: Path) -> None:

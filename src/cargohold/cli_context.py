@@ -73,9 +73,11 @@ class CliState:
         return self._store
 
     @contextmanager
-    def guard(self, command: str, *, ref: str = "", digest: str = "") -> Iterator[None]:
+    def guard(
+        self, command: str, *, ref: str = "", digest: str = "", on_interrupt: str = ""
+    ) -> Iterator[None]:
         """Run a command's body: any exception becomes a CliFailure naming what it was on."""
-        self.where = Where(command, ref, digest)
+        self.where = Where(command, ref, digest, on_interrupt)
         try:
             yield
         except (SystemExit, CliFailure, BrokenPipeError, click.exceptions.Exit):

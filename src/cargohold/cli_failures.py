@@ -61,6 +61,8 @@ class Where:
     command: str = ""
     ref: str = ""
     digest: str = ""
+    on_interrupt: str = ""
+    """What to do after Ctrl-C, when it differs from the command's usual advice."""
 
 
 def _one_line(text: str) -> str:
@@ -93,7 +95,8 @@ def _content_hint(exc: ContentError, where: Where) -> tuple[str, str, int]:
     """(kind, hint, exit status) for an error the store raised."""
     ref, digest = where.ref or "REF", where.digest or "DIGEST"
     if isinstance(exc, InvalidArgumentError):
-        return "error", f"see 'cargohold {where.command or ''} --help'".replace("  ", " "), 2
+        command = f"cargohold {where.command}" if where.command else "cargohold"
+        return "error", f"see '{command} --help'", EXIT_USAGE
     if isinstance(exc, NotFoundError):
         if where.command == "abort":
             return "not found", "list the ingestions in progress with 'cargohold active'", 1
@@ -139,7 +142,9 @@ def failure_for(exc: BaseException, where: Where) -> CliFailure:
     if isinstance(exc, CliFailure):
         return exc
     if isinstance(exc, KeyboardInterrupt | click.exceptions.Abort):
-        if where.command == "ingest":
+        if where.on_interrupt:
+            hint = where.on_interrupt
+        elif where.command == "ingest":
             hint = "run the same command again to resume where it stopped"
         else:
             hint = "run the command again to start over"

@@ -123,7 +123,12 @@ def ingest(
     stdin only with --expected). Content already stored counts as success; the labels are
     applied to it too.
     """
-    with obj.guard("ingest", ref=ref):
+    on_interrupt = ""
+    if source == "-" and not expected:
+        on_interrupt = (
+            "run it again with --expected DIGEST to resume from stdin (without it, it starts over)"
+        )
+    with obj.guard("ingest", ref=ref, on_interrupt=on_interrupt):
         wanted = {k: v or "" for k, v in parse_labels(labels, allow_delete=False).items()}
         if expected:
             expected = str(parse_digest(expected))

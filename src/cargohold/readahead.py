@@ -268,8 +268,16 @@ class ReadAhead:
             self._release(win)
 
     def _cut(self, offset: int, end: int, first: int, pieces: list[bytes]) -> bytes:
-        base = first * self.window
-        if len(pieces) == 1:
-            return pieces[0][offset - base : end - base]
-        joined = b"".join(pieces)  # a short window (the object changed) just ends the data
-        return joined[offset - base : end - base]
+        """``[offset, end)`` out of the windows from index ``first`` on, copying only that."""
+        out: list[bytes | memoryview] = []
+        start = first * self.window
+        for piece in pieces:
+            lo, hi = max(offset - start, 0), min(end - start, len(piece))
+            if lo < hi:
+                out.append(piece if lo == 0 and hi == len(piece) else memoryview(piece)[lo:hi])
+            if len(piece) < self.window:
+                break  # a short window (the object changed) ends the data
+            start += self.window
+        if len(out) == 1:
+            return bytes(out[0])
+        return b"".join(out)

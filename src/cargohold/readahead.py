@@ -261,8 +261,8 @@ class ReadAhead:
         with self._lock:
             if not self._cursors:
                 return
-            lowest = min(self._cursors) // self.window
-            behind = [i for i in self._windows if i < lowest]
+            lowest = min(self._cursors)
+            behind = [i for i in self._windows if i * self.window + self._span(i) <= lowest]
             dropped = [self._windows.pop(i) for i in behind]
         for win in dropped:
             self._release(win)

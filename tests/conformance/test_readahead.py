@@ -50,6 +50,7 @@ def test_sequential_small_reads_use_window_sized_gets(
     cstore.driver.reset_calls()
     with cstore.reader_at(digest) as reader:
         assert _sequential(reader, cstore.part_size // 8 + 7) == data
+        assert reader._ahead.held == 0  # a finished pass holds no window
     windows = -(-len(data) // cstore.part_size)
     gets = cstore.driver.calls["get_range"]
     assert gets <= windows + 2, dict(cstore.driver.calls)

@@ -4,8 +4,10 @@ containerd reads a layer through many short Read RPCs in a row (32 KiB each whil
 Opening a reader per RPC would cost a HEAD each and lose the read-ahead that sequential reads
 earn, so the server keeps one reader per digest: at most ``MAX_READERS`` of them, each dropped
 (and its read-ahead windows freed) after ``IDLE_SECONDS`` without a read, least recently used
-first when there are too many. A read from offset 0 starts a new pass over the blob: it checks
-with one HEAD that the blob still exists, so a deleted blob is never served from the cache.
+first when there are too many (expiry runs at the end of each Read; a reader whose pass reached
+the end of its blob already holds no read-ahead window). A read from offset 0 starts a new pass
+over the blob: it checks with one HEAD that the blob still exists, so a deleted blob is never
+served from the cache.
 """
 
 from __future__ import annotations

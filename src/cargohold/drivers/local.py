@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -67,6 +68,17 @@ def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> int:
 
 def _etag(st: os.stat_result) -> str:
     return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
+
+
+def _stamp(path: Path) -> None:
+    """Set ``path``'s modification time to now, precisely.
+
+    The kernel stamps files with a coarse clock (up to a tick behind the real time), so a
+    file written after a client read its clock could otherwise look older than that reading;
+    an object's modification time is its creation time to callers (``Info.created_at``).
+    """
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -149,6 +161,7 @@ class LocalDriver:
     def _place(self, tmp: Path, path: Path, *, if_none_match: bool) -> str:
         """Move a finished temporary file to ``path`` (create-only with ``if_none_match``)."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        _stamp(tmp)
         try:
             if if_none_match:
                 try:
@@ -249,7 +262,8 @@ class LocalDriver:
                 return
             if current != if_match:
                 raise FailedPreconditionError(f"{key}: etag does not match")
-            os.unlink(path)
+            with contextlib.suppress(FileNotFoundError):  # an unconditional delete won
+                os.unlink(path)
 
     def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
         """A hard link where possible: objects are never changed in place (every write
@@ -376,6 +390,7 @@ class LocalDriver:
             # line can then never write into, or resume onto, the committed blob's file.
             done = self._tmp / f"done-{uuid.uuid4().hex}"
             os.rename(folder, done)
+        _stamp(done / "data")
         try:
             if if_none_match:
                 os.link(done / "data", path)

@@ -237,6 +237,14 @@ def stopwatch() -> Iterator[list[float]]:
         _LAST_CPU.append(box[1])
 
 
+def cpu_of(pid: int) -> float:
+    """User + system CPU seconds a running process has used so far; 0 when unknown."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def peak_rss_of(pid: int) -> int:
     """A running process's peak RSS so far (``VmHWM``), in bytes; 0 when unknown."""
     with contextlib.suppress(OSError):

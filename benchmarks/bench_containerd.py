@@ -40,6 +40,7 @@ from _common import (
     MiB,
     Row,
     bench_main,
+    cpu_of,
     latency,
     mb,
     moto_server,
@@ -110,11 +111,13 @@ def run(
         def timed(op: str, nbytes: int, *argv: str, data: bytes | None = None) -> None:
             if proxy is not None:
                 proxy.reset()
+            cpu = cpu_of(serve_pid) if serve_pid else 0.0
             with stopwatch() as took:
                 h.ctr(*argv, input=data, timeout=900)
+            report = {"cpu": cpu_of(serve_pid) - cpu} if serve_pid else {}  # the serve process
             rss = peak_rss_of(serve_pid) if serve_pid else 0
             requests = proxy.total if proxy is not None else None
-            got[op] = replace(Measured(nbytes, took[0], rss, {}), requests=requests)
+            got[op] = replace(Measured(nbytes, took[0], rss, report), requests=requests)
 
         timed("ingest", len(blob), "content", "ingest", "--expected-digest", digest, "bench",
               data=blob)  # fmt: skip

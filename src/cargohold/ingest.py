@@ -550,9 +550,10 @@ class Writer:
             self._copy_staged(blob_key)
             return False
         if self._record.upload_id is None:
-            metadata = self._store.labels.inline_metadata(record) if record else None
+            labels = self._store.labels
+            metadata = labels.commit_metadata(utcnow(), record)
             driver.put(blob_key, self._buffer.getvalue(), if_none_match=True, metadata=metadata)
-            return metadata is not None
+            return record is not None and labels.inline_metadata(record) is not None
         self._reap(wait=True)
         if self._error is not None:
             raise FailedPreconditionError(

@@ -46,6 +46,7 @@ MAX_LABEL_SET_BYTES = 16 * 1024 * 1024
 SIDECAR_SUFFIX = ".labels"
 _INLINE_KEY = "cholabels"
 _SPILL_KEY = "chospill"
+_TIME_KEY = "chotime"
 _UPDATE_ATTEMPTS = 8
 
 
@@ -175,6 +176,26 @@ class LabelStore:
         except NotFoundError:
             return None
 
+    def commit_metadata(self, when: datetime, record: LabelRecord | None) -> dict[str, str]:
+        """Metadata for a blob published by a single put: its exact commit time (object times
+        can be coarse: S3 and Azure keep whole seconds) and, where labels live inline, its
+        record. Empty where the driver keeps no metadata."""
+        if self._driver.limits.metadata_bytes <= 0:
+            return {}
+        metadata = {_TIME_KEY: str(int(when.timestamp() * 1_000_000))}
+        if record is not None:
+            metadata.update(self.inline_metadata(record) or {})
+        return metadata
+
+    @staticmethod
+    def object_time(obj: ObjectInfo) -> datetime:
+        """When a blob without a label record was committed: the exact time it was published
+        with, where it carries one, else its object's write time."""
+        raw = (obj.metadata or {}).get(_TIME_KEY)
+        if raw is not None and raw.isdigit():
+            return datetime.fromtimestamp(int(raw) / 1_000_000, UTC)
+        return obj.modified
+
     def write(self, blob: ObjectInfo, record: LabelRecord) -> None:
         """Store ``record`` for ``blob`` (unconditionally; used right after a commit)."""
         self._store(blob.key, record, blob.etag if self.inline else None)
@@ -243,7 +264,7 @@ class LabelStore:
         fieldpaths: tuple[str, ...],
         now: datetime,
     ) -> LabelRecord:
-        created = current.created if current else blob.modified
+        created = current.created if current else LabelStore.object_time(blob)
         labels = apply_update(current.labels if current else {}, wanted, fieldpaths)
         return LabelRecord(created, max(now, created), labels)
 

@@ -127,7 +127,8 @@ class Store:
 
     def _info(self, digest: Digest, obj: ObjectInfo, record: LabelRecord | None) -> Info:
         if record is None:
-            return Info(str(digest), obj.size, obj.modified, obj.modified, {})
+            when = self.labels.object_time(obj)
+            return Info(str(digest), obj.size, when, when, {})
         return Info(str(digest), obj.size, record.created, record.updated, dict(record.labels))
 
     def _head_blob(self, digest: Digest) -> ObjectInfo:

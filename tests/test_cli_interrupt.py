@@ -3,7 +3,7 @@ same command again: the stored blob always hashes to its key and equals the file
 
 Two workers per store kind (file:// and S3 on the moto server) run at once, with small parts
 so that every run crosses part uploads and checkpoints, and a short lease so that a re-run
-after SIGKILL waits about a second for the dead writer's lock. Each worker's choices (signal,
+after SIGKILL waits under a second for the dead writer's lock. Each worker's choices (signal,
 moment, bytes) come from its own seeded generator; the test runs until
 ``RUNS`` interrupted runs are done or ``BUDGET`` seconds have passed, and fails with fewer
 than ``RUNS``. ``CARGOHOLD_INTERRUPT_RUNS``, ``CARGOHOLD_INTERRUPT_BUDGET`` and
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -39,11 +40,14 @@ MiB = 1024 * 1024
 # that writes also wait for uploads), no fsync on file:// (the test is about the bytes, and the
 # time saved goes into more runs)
 SIZES: dict[str, tuple[int, dict[str, object]]] = {
-    "file": (24 * MiB + 17, {"part_size": MiB, "concurrency": 1, "fsync": 0}),
-    "s3": (12 * MiB + 17, {"part_size": 5 * MiB, "concurrency": 1}),
+    "file": (16 * MiB + 17, {"part_size": MiB, "concurrency": 1, "fsync": 0}),
+    "s3": (10 * MiB + 17, {"part_size": 5 * MiB, "concurrency": 1}),
 }
-LEASE = 1.0
+LEASE = 0.6
 WORKERS_PER_KIND = 2
+EARLY_SHARE = 0.2
+"""The share of runs interrupted at any moment of the process; the others are interrupted
+after the writer opened (process start-up takes longer than the writing on small files)."""
 RERUN_DEADLINE = 30.0
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
@@ -64,7 +68,8 @@ class Target:
     size: int
     duration: float = 1.0
     startup: float = 0.0
-    runs: dict[str, int] = field(default_factory=lambda: {"SIGINT": 0, "SIGKILL": 0})
+    runs: dict[str, int] = field(default_factory=dict)
+    """Runs by signal and the interrupted command's exit status (130: stopped mid-ingest)."""
 
 
 def cli(url: str, *args: str) -> subprocess.Popen[bytes]:
@@ -139,6 +144,8 @@ class Runs:
         self.done = 0
         self.started = time.monotonic()
         self.errors: list[BaseException] = []
+        self.complaints: list[str] = []
+        """Commands that ended badly after Ctrl-C (the bytes are checked all the same)."""
 
     def take(self) -> int | None:
         """A run number, or None when enough runs are taken, time is up or one failed."""
@@ -154,40 +161,78 @@ class Runs:
             self.done += 1
 
 
-def one_run(target: Target, number: int, rng: random.Random, tmp_path: Path) -> str:
+def wait_for_ingestion(store: Store, ref: str, proc: subprocess.Popen[bytes]) -> None:
+    """Until the command has opened its writer (or ended, or 10 s passed)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            store.status(ref)
+            return
+        except cargohold.NotFoundError:
+            time.sleep(0.01)
+
+
+def sigint_problem(how: str, code: int | None, err: str) -> str:
+    """What is wrong with how a command ended after Ctrl-C ("" if nothing): 0 (it had
+    finished), 130 with the resume hint and no traceback, or the signal's own status while
+    Python was still starting up."""
+    if how != "SIGINT":
+        return ""
+    if code == 0 or (code == 130 and "Traceback" not in err and "resume" in err):
+        return ""
+    if "KeyboardInterrupt" in err and not re.search(r'cli\.py", line \d+, in (main|run)', err):
+        return ""  # stopped while Python started up and imported, before the command ran
+    return f"Ctrl-C ended the command with {code}: {err.strip()[-300:]}"
+
+
+def one_run(
+    target: Target, number: int, rng: random.Random, tmp_path: Path, complaints: list[str]
+) -> str:
     """Ingest a fresh file, interrupt it at a random moment, run the same command again and
-    check what is stored; return the signal used."""
+    check what is stored; return the signal used and the interrupted command's exit status."""
     how = rng.choice(["SIGINT", "SIGKILL"])
     data = rng.randbytes(target.size)
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     source = tmp_path / f"run-{number}.bin"
     source.write_bytes(data)
     ref = f"run-{number}"
+    early = rng.random() < EARLY_SHARE
     proc = cli(target.url, "ingest", ref, str(source))
-    time.sleep(rng.uniform(target.startup * 0.8, target.duration))
+    if early:  # any moment, from the start of the process
+        time.sleep(rng.uniform(0.0, target.duration))
+    else:  # a moment after the writer opened, while it writes, checkpoints or commits
+        began = time.monotonic()
+        wait_for_ingestion(target.store, ref, proc)
+        left = target.duration - target.startup - (time.monotonic() - began)
+        time.sleep(rng.uniform(0.0, max(left, 0.05)))
     proc.send_signal(signal.SIGINT if how == "SIGINT" else signal.SIGKILL)
     try:
-        proc.communicate(timeout=RERUN_DEADLINE)
+        _out, first_err = proc.communicate(timeout=RERUN_DEADLINE)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
         raise AssertionError(f"{ref} on {target.kind} did not stop after {how}") from None
+    problem = sigint_problem(how, proc.returncode, first_err.decode())
+    if problem:
+        complaints.append(f"run {number} ({target.kind}): {problem}")
+    if how == "SIGKILL":
+        time.sleep(LEASE)  # the dead writer's lock cannot expire sooner
     printed, err = rerun_until_done(target.url, ref, source)
     context = f"run {number} ({target.kind}, {how}); stderr: {err}"
     assert printed == digest, context
     actual, stored = stored_digest(target.store, digest)
     assert actual == digest and stored == data, context
     source.unlink()
-    return how
+    return f"{how}:{proc.returncode}"
 
 
 def worker(target: Target, seed: int, runs: Runs, tmp_path: Path) -> None:
     rng = random.Random(seed)
     try:
         while (number := runs.take()) is not None:
-            how = one_run(target, number, rng, tmp_path)
+            outcome = one_run(target, number, rng, tmp_path, runs.complaints)
             with runs._lock:
-                target.runs[how] += 1
+                target.runs[outcome] = target.runs.get(outcome, 0) + 1
             runs.finished()
     except BaseException as exc:
         runs.errors.append(exc)
@@ -219,4 +264,7 @@ def test_interrupted_ingest_then_rerun_stores_the_right_bytes(
     for target in targets:
         for info in target.store.walk():
             assert stored_digest(target.store, info.digest)[0] == info.digest, target.kind
-    assert runs.done >= RUNS, f"only {runs.done} of {RUNS} runs in {BUDGET:.0f}s ({summary})"
+    problems = list(runs.complaints)
+    if runs.done < RUNS:
+        problems.insert(0, f"only {runs.done} of {RUNS} runs in {BUDGET:.0f}s ({summary})")
+    assert not problems, "\n".join(problems)

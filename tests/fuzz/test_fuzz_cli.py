@@ -64,10 +64,11 @@ def _arg(text: str) -> bool:
 args = st.one_of(hs.any_text, st.sampled_from(["\udcff", "-", "--", "-x", "--bogus", "=", "k="]))
 cli_args = args.filter(_arg)
 not_seed_digests = hs.target_digests.filter(_arg)
+read_digests = hs.read_digests.filter(_arg)
 label_args = st.tuples(hs.plain_text, hs.any_text).map("=".join).filter(_arg)
 commands = st.one_of(
-    st.tuples(st.just("info"), st.lists(st.one_of(hs.read_digests, cli_args), max_size=2)),
-    st.tuples(st.just("get"), st.lists(st.one_of(hs.read_digests, cli_args), max_size=2)),
+    st.tuples(st.just("info"), st.lists(st.one_of(read_digests, cli_args), max_size=2)),
+    st.tuples(st.just("get"), st.lists(st.one_of(read_digests, cli_args), max_size=2)),
     st.tuples(st.just("ls"), st.lists(hs.filter_strings.filter(_arg), max_size=3)),
     st.tuples(st.just("active"), st.lists(hs.filter_strings.filter(_arg), max_size=3)),
     st.tuples(

@@ -13,9 +13,11 @@ import click
 import platformdirs
 
 from . import ContentError, Store, open_store
-from .cli_failures import EXIT_FAILURE, CliFailure, Where, failure_for
+from .cli_failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, Where, failure_for
 
 __all__ = ["CliState", "default_store_url"]
+
+_URL_HINT = "check the store URL given by --store or CARGOHOLD_STORE"
 
 
 def default_store_url() -> str:
@@ -52,25 +54,30 @@ class CliState:
         not become an empty store), except for the default store, which reads as empty.
         """
         if self._store is None:
-            url = self.url
-            local = _local_path(url)
-            if local is not None and not create and not (local / ".cargohold").is_dir():
-                if not self.is_default:
-                    raise CliFailure(
-                        "not found",
-                        f"there is no cargohold store at {local}",
-                        "check --store or CARGOHOLD_STORE (a store directory is created by the "
-                        "first 'cargohold ingest' into it)",
-                        EXIT_FAILURE,
-                    )
-                url = f"memory://cargohold-cli-empty-{uuid.uuid4().hex}"
             try:
-                self._store = open_store(url)
+                self._store = open_store(self._url_to_open(create))
             except ContentError as exc:
                 failure = failure_for(exc, self.where)
-                failure.hint = "check the store URL given by --store or CARGOHOLD_STORE"
+                failure.hint = _URL_HINT
                 raise failure from exc
+            except (ValueError, OverflowError) as exc:  # a URL too malformed to be parsed
+                message = f"invalid store URL: {exc}"
+                raise CliFailure("error", message, _URL_HINT, EXIT_USAGE) from exc
         return self._store
+
+    def _url_to_open(self, create: bool) -> str:
+        local = _local_path(self.url)
+        if local is None or create or (local / ".cargohold").is_dir():
+            return self.url
+        if not self.is_default:
+            raise CliFailure(
+                "not found",
+                f"there is no cargohold store at {local}",
+                "check --store or CARGOHOLD_STORE (a store directory is created by the first "
+                "'cargohold ingest' into it)",
+                EXIT_FAILURE,
+            )
+        return f"memory://cargohold-cli-empty-{uuid.uuid4().hex}"
 
     @contextmanager
     def guard(

@@ -66,7 +66,10 @@ class Where:
 
 
 def _one_line(text: str) -> str:
-    return _SPACES.sub(" ", text).strip().rstrip(".")
+    """Whitespace runs as one space; other unprintable characters escaped (a NUL, an escape
+    sequence or a lone surrogate from an argument must not reach the terminal raw)."""
+    flat = _SPACES.sub(" ", text).strip().rstrip(".")
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in flat)
 
 
 def emit(failure: CliFailure, *, as_json: bool) -> None:

@@ -16,7 +16,7 @@ import pytest
 import cargohold
 from cargohold import DataLossError, Descriptor, FailedPreconditionError, NotFoundError, Store
 from cargohold.digests import parse_digest
-from cargohold.helpers import Progress, open_blob, read_blob, write_blob
+from cargohold.helpers import Progress, copy_blob, open_blob, read_blob, write_blob
 
 PART = 64 * 1024
 
@@ -260,3 +260,26 @@ def test_truncated_blob_raises_data_loss(small: Store) -> None:
     corrupt(small, digest, data[: PART // 2])
     with pytest.raises(DataLossError), reader:
         reader.read()
+
+
+def test_copy_between_stores_verifies_and_resumes(small: Store) -> None:
+    source = cargohold.open_store(f"memory://{os.urandom(8).hex()}", part_size=PART)
+    try:
+        data = payload(3 * PART + 9, 16)
+        digest = write_blob(source, "s", io.BytesIO(data)).digest
+        interrupted(small, "copy-x", data, 2 * PART, Descriptor(digest=digest, size=len(data)))
+        result = copy_blob(source, small, digest, ref="copy-x", labels={"from": "memory"})
+        assert (result.digest, result.existed) == (digest, False)
+        assert result.resumed_at > 0 and result.restarted is None
+        assert stored(small, digest) == data and small.info(digest).labels == {"from": "memory"}
+        again = copy_blob(source, small, digest, labels={"again": "1"})
+        assert again.existed and set(small.info(digest).labels) == {"from", "again"}
+        other = payload(PART, 17)
+        bad = write_blob(source, "b", io.BytesIO(other)).digest
+        corrupt(source, bad, other[:-1] + b"?")
+        with pytest.raises(DataLossError):
+            copy_blob(source, small, bad)
+        with pytest.raises(NotFoundError):
+            small.info(bad)
+    finally:
+        source.close()

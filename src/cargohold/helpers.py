@@ -9,7 +9,8 @@ In the spirit of containerd's content helpers (``WriteBlob``, ``ReadBlob``, ``Co
 * ``read_blob(store, digest, dest)`` copies a blob to a file object or a path, checking its
   digest as it streams; a path is written to a temporary name and renamed at the end, so a
   failed or interrupted read leaves nothing behind.
-* ``open_blob(store, digest)`` (from ``blob_reader``) is the verifying file object both use.
+* ``copy_blob(source, dest, digest)`` copies a blob between stores through both.
+* ``open_blob(store, digest)`` (from ``blob_reader``) is the verifying file object they use.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Protocol, cast, runtime_checkable
 
 from .blob_reader import READ_CHUNK, VerifyingReader, open_blob
 from .digests import parse_digest
@@ -34,15 +35,40 @@ from .types import Descriptor, Info
 
 __all__ = [
     "Progress",
+    "Sink",
+    "Source",
     "VerifyingReader",
     "WriteResult",
     "apply_labels",
+    "copy_blob",
     "open_blob",
     "read_blob",
     "write_blob",
 ]
 
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
+
+
+class Source(Protocol):
+    """What ``write_blob`` reads: ``read(n) -> bytes`` (b"" at the end). ``seekable()``,
+    ``seek()`` and ``tell()`` are used when present; ``read1()`` too, for pipes."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+class Sink(Protocol):
+    """What ``read_blob`` writes to: ``write(data)``; ``flush()`` is called when present."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
+@runtime_checkable
+class _Positioned(Protocol):
+    def seekable(self) -> bool: ...
+
+    def seek(self, offset: int, whence: int = ..., /) -> int: ...
+
+    def tell(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -88,21 +114,24 @@ def apply_labels(store: Store, digest: str, labels: Mapping[str, str]) -> Info:
     return store.update(Info(digest, 0, now, now, dict(labels)), *paths)
 
 
-def _seekable(source: IO[bytes]) -> bool:
+def _positioned(source: Source) -> _Positioned | None:
+    """``source`` if it can seek, else None."""
+    if not isinstance(source, _Positioned):
+        return None
     try:
-        return bool(source.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False
+        return source if source.seekable() else None
+    except (OSError, ValueError):
+        return None
 
 
-def _source_length(source: IO[bytes], start: int) -> int:
+def _source_length(source: _Positioned, start: int) -> int:
     """Bytes left in a seekable source from ``start`` (the position is restored)."""
     end = source.seek(0, os.SEEK_END)
     source.seek(start)
     return max(end - start, 0)
 
 
-def _hash_prefix(source: IO[bytes], length: int, algorithm: str, keep: IO[bytes] | None) -> str:
+def _hash_prefix(source: Source, length: int, algorithm: str, keep: IO[bytes] | None) -> str:
     """Digest of the next ``length`` bytes of ``source`` (fewer if it ends first; then the
     digest cannot match). Bytes read are copied to ``keep`` when given."""
     hasher = hashlib.new(algorithm)
@@ -126,7 +155,7 @@ class _Resume:
     """Bytes consumed from a non-seekable source that must be written again after a restart."""
 
 
-def _resume_point(writer: Writer, source: IO[bytes], expected: str) -> _Resume:
+def _resume_point(writer: Writer, source: Source, expected: str) -> _Resume:
     """Decide where ``writer`` continues: at its offset if the source starts with the bytes it
     holds, else at zero (after ``truncate(0)``). Leaves the source just past what is kept."""
     restarted = writer.restart_reason
@@ -135,16 +164,17 @@ def _resume_point(writer: Writer, source: IO[bytes], expected: str) -> _Resume:
         return _Resume(0, restarted)
     held = writer.digest()
     algorithm = held.partition(":")[0]
-    if _seekable(source):
-        start = source.tell()
-        length = _source_length(source, start)
+    positioned = _positioned(source)
+    if positioned is not None:
+        start = positioned.tell()
+        length = _source_length(positioned, start)
         if length < offset:
             reason = f"the source has {length} bytes, fewer than the {offset} already ingested"
         elif _hash_prefix(source, offset, algorithm, None) == held:
             return _Resume(offset, restarted)
         else:
             reason = f"the source's first {offset} bytes differ from those already ingested"
-        source.seek(start)
+        positioned.seek(start)
         writer.truncate(0)
         return _Resume(0, reason)
     if not expected:
@@ -168,17 +198,17 @@ def _resume_point(writer: Writer, source: IO[bytes], expected: str) -> _Resume:
     return _Resume(0, reason, spool)
 
 
-def _reader_of(source: IO[bytes]) -> Callable[[int], bytes]:
+def _reader_of(source: Source) -> Callable[[int], bytes]:
     """How to read a chunk: from a pipe, whatever has arrived (``read1``) rather than waiting
     for a whole chunk, so that every byte received is written before an interruption."""
     read1 = getattr(source, "read1", None)
-    if read1 is not None and not _seekable(source):
-        return read1  # type: ignore[no-any-return]
+    if read1 is not None and _positioned(source) is None:
+        return cast(Callable[[int], bytes], read1)
     return source.read
 
 
 def _copy_into(
-    writer: Writer, source: IO[bytes], done: int, total: int, progress: ProgressCallback | None
+    writer: Writer, source: Source, done: int, total: int, progress: ProgressCallback | None
 ) -> int:
     read = _reader_of(source)
     while chunk := read(READ_CHUNK):
@@ -192,7 +222,7 @@ def _copy_into(
 def write_blob(
     store: Store,
     ref: str,
-    source: IO[bytes],
+    source: Source,
     *,
     expected: str = "",
     size: int = 0,
@@ -222,8 +252,9 @@ def write_blob(
     with writer:
         resume = _resume_point(writer, source, expected)
         total = size or writer.status().total
-        if not total and _seekable(source):
-            total = resume.offset + _source_length(source, source.tell())
+        positioned = _positioned(source)
+        if not total and positioned is not None:
+            total = resume.offset + _source_length(positioned, positioned.tell())
         if progress is not None:
             progress(Progress(resume.offset, total, resume.offset, resume.restarted))
         done = resume.offset
@@ -241,10 +272,38 @@ def write_blob(
     return WriteResult(digest, written, False, resume.offset, resume.restarted)
 
 
+def copy_blob(
+    source: Store,
+    dest: Store,
+    blob: Descriptor | str,
+    *,
+    ref: str = "",
+    labels: Mapping[str, str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> WriteResult:
+    """Copy a blob from one store to another (containerd's ``content.Copy``).
+
+    The bytes are verified as they are read (DataLossError, and nothing committed, if they do
+    not match) and committed under the same digest; a blob the destination already has counts
+    as success (and gets ``labels``). An interrupted copy with the same ``ref`` (default:
+    ``copy-<digest>``) resumes.
+    """
+    with open_blob(source, blob) as reader:
+        return write_blob(
+            dest,
+            ref or f"copy-{reader.digest}",
+            reader,
+            expected=reader.digest,
+            size=reader.size,
+            labels=labels,
+            progress=progress,
+        )
+
+
 def read_blob(
     store: Store,
     blob: Descriptor | str,
-    dest: BinaryIO | str | os.PathLike[str],
+    dest: Sink | str | os.PathLike[str],
     *,
     verify: bool = True,
     progress: ProgressCallback | None = None,
@@ -262,7 +321,7 @@ def read_blob(
         return _pump(reader, dest, progress)
 
 
-def _pump(reader: VerifyingReader, dest: IO[bytes], progress: ProgressCallback | None) -> int:
+def _pump(reader: VerifyingReader, dest: Sink, progress: ProgressCallback | None) -> int:
     done = 0
     while chunk := reader.read(READ_CHUNK):
         dest.write(chunk)
@@ -270,7 +329,9 @@ def _pump(reader: VerifyingReader, dest: IO[bytes], progress: ProgressCallback |
         if progress is not None:
             progress(Progress(done, reader.size))
     reader.finish()
-    dest.flush()
+    flush = getattr(dest, "flush", None)
+    if flush is not None:
+        flush()
     return done
 
 

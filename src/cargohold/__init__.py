@@ -19,7 +19,9 @@ from .errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     ServiceError,
+    UnauthenticatedError,
     UnavailableError,
 )
 from .helpers import open_blob, read_blob, write_blob
@@ -41,11 +43,13 @@ __all__ = [
     "InvalidArgumentError",
     "Manager",
     "NotFoundError",
+    "PermissionDeniedError",
     "Provider",
     "ReaderAt",
     "ServiceError",
     "Status",
     "Store",
+    "UnauthenticatedError",
     "UnavailableError",
     "Writer",
     "open_blob",

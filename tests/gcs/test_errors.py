@@ -12,7 +12,9 @@ from cargohold.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     ServiceError,
+    UnauthenticatedError,
     UnavailableError,
 )
 
@@ -25,8 +27,8 @@ from cargohold.errors import (
         (api.PreconditionFailed("x"), Precondition.MATCH, FailedPreconditionError),
         (api.Conflict("x"), Precondition.NONE, AlreadyExistsError),
         (api.BadRequest("x"), Precondition.NONE, InvalidArgumentError),
-        (api.Forbidden("x"), Precondition.NONE, ServiceError),
-        (api.Unauthorized("x"), Precondition.NONE, ServiceError),
+        (api.Forbidden("x"), Precondition.NONE, PermissionDeniedError),
+        (api.Unauthorized("x"), Precondition.NONE, UnauthenticatedError),
         (api.ServiceUnavailable("x"), Precondition.NONE, UnavailableError),
         (api.InternalServerError("x"), Precondition.NONE, UnavailableError),
         (api.TooManyRequests("x"), Precondition.NONE, UnavailableError),

@@ -12,6 +12,7 @@ from cargohold.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     ServiceError,
     UnavailableError,
 )
@@ -43,7 +44,7 @@ def client_error(code: str, status: int) -> ClientError:
         ("SlowDown", 503, Condition.NONE, UnavailableError),
         ("InternalError", 500, Condition.NONE, UnavailableError),
         ("", 502, Condition.NONE, UnavailableError),
-        ("AccessDenied", 403, Condition.NONE, ServiceError),
+        ("AccessDenied", 403, Condition.NONE, PermissionDeniedError),
         ("NoSuchBucket", 404, Condition.NONE, ServiceError),
     ],
 )

@@ -27,7 +27,9 @@ from ..errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     ServiceError,
+    UnauthenticatedError,
     UnavailableError,
 )
 
@@ -59,16 +61,20 @@ _BY_CODE: dict[str, type[ContentError]] = {
     "ServerBusy": UnavailableError,
     "OperationTimedOut": UnavailableError,
     "InternalError": UnavailableError,
-    "AuthenticationFailed": ServiceError,
-    "AuthorizationFailure": ServiceError,
-    "AuthorizationPermissionMismatch": ServiceError,
-    "InsufficientAccountPermissions": ServiceError,
+    "AuthenticationFailed": UnauthenticatedError,
+    "AuthorizationFailure": PermissionDeniedError,
+    "AuthorizationPermissionMismatch": PermissionDeniedError,
+    "InsufficientAccountPermissions": PermissionDeniedError,
 }
+CREDENTIAL_HINT = (
+    "credentials come from the URL's account_key, sas_token or connection_string options, "
+    "AZURE_STORAGE_CONNECTION_STRING, or DefaultAzureCredential with cargohold[azure-identity]"
+)
 
 _BY_STATUS: dict[int, type[ContentError]] = {
     400: InvalidArgumentError,
-    401: ServiceError,
-    403: ServiceError,
+    401: UnauthenticatedError,
+    403: PermissionDeniedError,
     404: NotFoundError,
     408: UnavailableError,
     409: FailedPreconditionError,
@@ -102,9 +108,14 @@ def translate(exc: AzureError, what: str, *, create_only: bool = False) -> Conte
             kind = AlreadyExistsError
         if kind is None:
             kind = UnavailableError if status >= 500 else ServiceError
-        return kind(f"{what}: Azure answered {status} {code or exc.reason or ''}".rstrip())
+        message = f"{what}: Azure answered {status} {code or exc.reason or ''}".rstrip()
+        if issubclass(kind, UnauthenticatedError | PermissionDeniedError):
+            message += f" ({CREDENTIAL_HINT})"
+        return kind(message)
     if isinstance(exc, ClientAuthenticationError):
-        return ServiceError(f"{what}: Azure authentication failed ({type(exc).__name__})")
+        return UnauthenticatedError(
+            f"{what}: Azure authentication failed ({type(exc).__name__}; {CREDENTIAL_HINT})"
+        )
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         return UnavailableError(f"{what}: Azure could not be reached ({exc.message})")
     return ServiceError(f"{what}: {type(exc).__name__}: {exc.message}")

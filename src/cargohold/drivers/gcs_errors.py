@@ -25,7 +25,9 @@ from ..errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     ServiceError,
+    UnauthenticatedError,
     UnavailableError,
 )
 
@@ -64,13 +66,13 @@ _TABLE: tuple[tuple[type[BaseException], type[ContentError]], ...] = (
     (api.Conflict, AlreadyExistsError),
     (api.BadRequest, InvalidArgumentError),
     (api.LengthRequired, InvalidArgumentError),
-    (api.Unauthorized, ServiceError),
-    (api.Forbidden, ServiceError),
+    (api.Unauthorized, UnauthenticatedError),
+    (api.Forbidden, PermissionDeniedError),
     (api.RetryError, UnavailableError),
     (api.ServerError, UnavailableError),
     (api.TooManyRequests, UnavailableError),
-    (auth.DefaultCredentialsError, InvalidArgumentError),
-    (auth.RefreshError, ServiceError),
+    (auth.DefaultCredentialsError, UnauthenticatedError),
+    (auth.RefreshError, UnauthenticatedError),
     *((cls, UnavailableError) for cls in _TRANSIENT_TRANSPORT),
 )
 
@@ -83,6 +85,12 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, api.GoogleAPICallError) and code in _TRANSIENT_CODES:
         return True
     return isinstance(exc, _TRANSIENT_TRANSPORT)
+
+
+CREDENTIAL_HINT = (
+    "google-cloud-storage uses Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, "
+    "then `gcloud auth application-default login`, then the metadata server"
+)
 
 
 def translate(
@@ -99,7 +107,10 @@ def translate(
         return FailedPreconditionError(f"{what}: generation does not match")
     for sdk_class, error_class in _TABLE:
         if isinstance(exc, sdk_class):
-            return error_class(f"{what}: {_describe(exc)}")
+            message = f"{what}: {_describe(exc)}"
+            if issubclass(error_class, UnauthenticatedError | PermissionDeniedError):
+                message += f" ({CREDENTIAL_HINT})"
+            return error_class(message)
     return ServiceError(f"{what}: {_describe(exc)}")
 
 

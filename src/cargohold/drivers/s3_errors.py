@@ -36,7 +36,9 @@ from ..errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     ServiceError,
+    UnauthenticatedError,
     UnavailableError,
 )
 
@@ -76,7 +78,19 @@ _BY_CODE: dict[str, type[ContentError]] = {
     "RequestTimeout": UnavailableError,
     "ServiceUnavailable": UnavailableError,
     "InternalError": UnavailableError,
+    "InvalidAccessKeyId": UnauthenticatedError,
+    "SignatureDoesNotMatch": UnauthenticatedError,
+    "ExpiredToken": UnauthenticatedError,
+    "InvalidToken": UnauthenticatedError,
+    "TokenRefreshRequired": UnauthenticatedError,
+    "AccessDenied": PermissionDeniedError,
+    "AllAccessDisabled": PermissionDeniedError,
+    "AccountProblem": PermissionDeniedError,
 }
+CREDENTIAL_HINT = (
+    "boto3 looks for credentials in the environment (AWS_ACCESS_KEY_ID, AWS_PROFILE), the "
+    "shared config and credentials files, then container and instance roles"
+)
 _CONDITIONAL_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 _MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
 
@@ -117,15 +131,21 @@ def translate(exc: Exception, what: str, condition: Condition = Condition.NONE) 
         if cls is None:
             if status == 404:
                 cls = NotFoundError
+            elif status == 401:
+                cls = UnauthenticatedError
+            elif status == 403:
+                cls = PermissionDeniedError
             elif status >= 500 or status == 429:
                 cls = UnavailableError
             else:
                 cls = ServiceError
+        if issubclass(cls, UnauthenticatedError | PermissionDeniedError):
+            message = f"{message.strip()} ({CREDENTIAL_HINT})"
         return cls(message.strip())
     if isinstance(exc, _TRANSPORT):
         return UnavailableError(f"{what}: S3 could not be reached: {exc}")
     if isinstance(exc, NoCredentialsError):
-        return ServiceError(f"{what}: no AWS credentials found by boto3's default chain")
+        return UnauthenticatedError(f"{what}: no AWS credentials found ({CREDENTIAL_HINT})")
     return ServiceError(f"{what}: {exc}")
 
 

@@ -52,38 +52,35 @@ def outcome_of(exc: BaseException) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-class _Observed:
-    """Reports one request to an observer (a class, not a generator: it runs on every call)."""
+class _Call:
+    """One driver request: tells the observer (if any) and marks any ContentError it raises
+    with the operation, key and driver (a class, not a generator: it runs on every call)."""
 
-    __slots__ = ("_observer", "_operation", "_start")
+    __slots__ = ("_driver", "_key", "_observer", "_operation", "_start")
 
-    def __init__(self, observer: DriverObserver, operation: str) -> None:
+    def __init__(
+        self, observer: DriverObserver | None, driver: str, operation: str, key: str | None
+    ) -> None:
         self._observer = observer
+        self._driver = driver
         self._operation = operation
+        self._key = key
         self._start = 0.0
 
     def __enter__(self) -> None:
-        self._observer.started(self._operation)
-        self._start = time.perf_counter()
+        if self._observer is not None:
+            self._observer.started(self._operation)
+            self._start = time.perf_counter()
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
     ) -> None:
-        outcome = "ok" if exc is None or isinstance(exc, GeneratorExit) else outcome_of(exc)
-        self._observer.finished(self._operation, outcome, time.perf_counter() - self._start)
-
-
-class _Unobserved:
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_UNOBSERVED = _Unobserved()
+        if isinstance(exc, ContentError) and exc.operation is None:
+            exc.operation, exc.key, exc.driver = self._operation, self._key, self._driver
+        if self._observer is not None:
+            ok = exc is None or isinstance(exc, GeneratorExit)
+            outcome = "ok" if ok else outcome_of(exc)  # type: ignore[arg-type]
+            self._observer.finished(self._operation, outcome, time.perf_counter() - self._start)
 
 
 def check_key(key: str) -> str:
@@ -104,6 +101,7 @@ class MeteredDriver:
         self.inner = inner
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._name = type(inner).__name__
         self.observer: DriverObserver | None = None
         """Told about each request when set (``cargohold serve --metrics-address``)."""
 
@@ -114,18 +112,12 @@ class MeteredDriver:
         with self._lock:
             self.calls[op] += 1
 
-    def _observe(self, operation: str) -> _Observed | _Unobserved:
-        observer = self.observer
-        return _UNOBSERVED if observer is None else _Observed(observer, operation)
+    def _call(self, operation: str, key: str | None = None) -> _Call:
+        return _Call(self.observer, self._name, operation, key)
 
-    def _observe_iter(self, operation: str, items: Iterator[_T]) -> Iterator[_T]:
-        """Listings send their requests while they are iterated: observe the iteration."""
-        if self.observer is None:
-            return items
-        return self._observed_iter(operation, items)
-
-    def _observed_iter(self, operation: str, items: Iterator[_T]) -> Iterator[_T]:
-        with self._observe(operation):
+    def _call_iter(self, operation: str, prefix: str, items: Iterator[_T]) -> Iterator[_T]:
+        """Listings send their requests while they are iterated: the iteration is the call."""
+        with self._call(operation, prefix):
             yield from items
 
     def reset_calls(self) -> None:
@@ -148,7 +140,7 @@ class MeteredDriver:
     ) -> str:
         self._count("put")
         key = check_key(key)
-        with self._observe("put"):
+        with self._call("put", key):
             return self.inner.put(
                 key, data, if_none_match=if_none_match, if_match=if_match, metadata=metadata
             )
@@ -156,47 +148,47 @@ class MeteredDriver:
     def get(self, key: str) -> bytes:
         self._count("get")
         key = check_key(key)
-        with self._observe("get"):
+        with self._call("get", key):
             return self.inner.get(key)
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         self._count("get_range")
         key = check_key(key)
-        with self._observe("get_range"):
+        with self._call("get_range", key):
             return self.inner.get_range(key, offset, length)
 
     def head(self, key: str) -> ObjectInfo:
         self._count("head")
         key = check_key(key)
-        with self._observe("head"):
+        with self._call("head", key):
             return self.inner.head(key)
 
     def list(self, prefix: str, *, metadata: bool = False) -> Iterator[ObjectInfo]:
         self._count("list")
-        return self._observe_iter("list", self.inner.list(prefix, metadata=metadata))
+        return self._call_iter("list", prefix, self.inner.list(prefix, metadata=metadata))
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         self._count("delete")
         key = check_key(key)
-        with self._observe("delete"):
+        with self._call("delete", key):
             self.inner.delete(key, if_match=if_match)
 
     def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
         self._count("copy")
         src, dst = check_key(src), check_key(dst)
-        with self._observe("copy"):
+        with self._call("copy", f"{src} -> {dst}"):
             return self.inner.copy(src, dst, if_none_match=if_none_match)
 
     def start_upload(self, key: str) -> str:
         self._count("start_upload")
         key = check_key(key)
-        with self._observe("start_upload"):
+        with self._call("start_upload", key):
             return self.inner.start_upload(key)
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> Part:
         self._count("upload_part")
         key = check_key(key)
-        with self._observe("upload_part"):
+        with self._call("upload_part", key):
             return self.inner.upload_part(key, upload_id, number, data)
 
     def upload_part_at(
@@ -206,14 +198,14 @@ class MeteredDriver:
         if isinstance(self.inner, PositionalParts):
             self._count("upload_part")
             key = check_key(key)
-            with self._observe("upload_part"):
+            with self._call("upload_part", key):
                 return self.inner.upload_part_at(key, upload_id, number, offset, data)
         return self.upload_part(key, upload_id, number, data)
 
     def list_parts(self, key: str, upload_id: str) -> builtins.list[Part]:
         self._count("list_parts")
         key = check_key(key)
-        with self._observe("list_parts"):
+        with self._call("list_parts", key):
             return self.inner.list_parts(key, upload_id)
 
     def complete_upload(
@@ -221,18 +213,18 @@ class MeteredDriver:
     ) -> str:
         self._count("complete_upload")
         key = check_key(key)
-        with self._observe("complete_upload"):
+        with self._call("complete_upload", key):
             return self.inner.complete_upload(key, upload_id, parts, if_none_match=if_none_match)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         self._count("abort_upload")
         key = check_key(key)
-        with self._observe("abort_upload"):
+        with self._call("abort_upload", key):
             self.inner.abort_upload(key, upload_id)
 
     def list_uploads(self, prefix: str) -> Iterator[UploadInfo]:
         self._count("list_uploads")
-        return self._observe_iter("list_uploads", self.inner.list_uploads(prefix))
+        return self._call_iter("list_uploads", prefix, self.inner.list_uploads(prefix))
 
     def set_metadata(
         self, key: str, metadata: Mapping[str, str], *, if_match: str | None = None
@@ -241,7 +233,7 @@ class MeteredDriver:
         if not isinstance(self.inner, MetadataWriter):
             raise InvalidArgumentError("this driver cannot change metadata in place")
         key = check_key(key)
-        with self._observe("set_metadata"):
+        with self._call("set_metadata", key):
             return self.inner.set_metadata(key, metadata, if_match=if_match)
 
     def close(self) -> None:

@@ -18,7 +18,9 @@ from ..errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     ServiceError,
+    UnauthenticatedError,
     UnavailableError,
 )
 
@@ -39,6 +41,8 @@ _TABLE: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
     (UnavailableError, grpc.StatusCode.UNAVAILABLE),
     (InvalidArgumentError, grpc.StatusCode.INVALID_ARGUMENT),
+    (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (ServiceError, grpc.StatusCode.INTERNAL),
     (ContentError, grpc.StatusCode.INTERNAL),
 )

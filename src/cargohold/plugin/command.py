@@ -158,6 +158,13 @@ def _store_url(ctx: click.Context, own: str | None) -> str:
     show_default=True,
     help="A probe not answered in this many seconds makes the server NOT_SERVING.",
 )
+@click.option(
+    "--write-behind/--no-write-behind",
+    default=True,
+    show_default=True,
+    help="Answer each WRITE as soon as it is checked and apply its bytes while the client "
+    "sends the next one (Status still counts answered bytes at once).",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -171,6 +178,7 @@ def serve(
     slow_rpc_seconds: float,
     health_interval: float,
     health_timeout: float,
+    write_behind: bool,
 ) -> None:
     """Serve containerd's content service (a proxy content plugin) from a cargohold store."""
     try:
@@ -197,6 +205,7 @@ def serve(
             health_timeout=health_timeout,
             slow_rpc_seconds=slow_rpc_seconds,
             metrics_address=parse_metrics_address(metrics_address) if metrics_address else None,
+            write_behind=write_behind,
         )
         store = cargohold.open_store(url)
     except (KeyboardInterrupt, ContentError, OSError) as exc:

@@ -121,6 +121,8 @@ class Operations:
     """Log the stack of an RPC busy for this long without progress; 0 turns it off."""
     metrics_address: tuple[str, int] | None = None
     """Serve Prometheus metrics on (host, port), if set."""
+    write_behind: bool = True
+    """Answer a WRITE before its bytes are applied (see ``servicer._WriteSession``)."""
 
 
 def run_bounded(fn: Callable[[], object], timeout: float, name: str) -> bool:
@@ -159,7 +161,9 @@ class ContentServer:
         self._write_pool = futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="cargohold-write"
         )
-        self.servicer = ContentServicer(store, self.holdings, self._write_pool)
+        self.servicer = ContentServicer(
+            store, self.holdings, self._write_pool if ops.write_behind else None
+        )
         self.metrics: Metrics | None = None
         if ops.metrics_address is not None:
             from .metrics import Metrics  # prometheus_client only when metrics are asked for

@@ -82,7 +82,9 @@ def _stream(method: Callable[..., Iterator[_T]]) -> Callable[..., Iterator[_T]]:
 class ContentServicer(pb_grpc.ContentServicer):
     """containerd.services.content.v1.Content for one node over one store."""
 
-    def __init__(self, store: ContentStore, holdings: Holdings, write_pool: Executor) -> None:
+    def __init__(
+        self, store: ContentStore, holdings: Holdings, write_pool: Executor | None
+    ) -> None:
         self._store = store
         self._holdings = holdings
         self._write_pool = write_pool
@@ -251,7 +253,7 @@ class _WriteSession:
         writer: ContentWriter,
         first: pb.WriteContentRequest,
         holdings: Holdings,
-        pool: Executor,
+        pool: Executor | None,
     ) -> None:
         self._store = store
         self._writer = writer
@@ -310,7 +312,7 @@ class _WriteSession:
             writer.truncate(0)
             resp.offset = 0
         data = req.data  # read once: every read of a bytes field copies it
-        if data and req.action == pb.WRITE:
+        if data and req.action == pb.WRITE and self._pool is not None:
             # Answered now, so counted now: Status and STAT describe every answered write
             # (offset and time of the answer), even while the bytes are still being applied.
             writer.accept(len(data))

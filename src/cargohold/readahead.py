@@ -27,7 +27,7 @@ from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from .errors import UnavailableError
+from .errors import InvalidArgumentError, UnavailableError
 
 __all__ = ["PROCESS_BUDGET", "ByteBudget", "ReadAhead"]
 
@@ -68,8 +68,18 @@ class ByteBudget:
             self._used = max(0, self._used - n)
 
 
-PROCESS_BUDGET = ByteBudget(int(os.environ.get("CARGOHOLD_READAHEAD_BYTES", 256 * MiB)))
-"""What every read-ahead window of this process may hold together (default 256 MiB)."""
+def _budget_from_env() -> int:
+    raw = os.environ.get("CARGOHOLD_READAHEAD_BYTES", "")
+    if not raw:
+        return 256 * MiB
+    if not raw.isdigit():
+        raise InvalidArgumentError(f"CARGOHOLD_READAHEAD_BYTES must be a byte count, got {raw!r}")
+    return int(raw)
+
+
+PROCESS_BUDGET = ByteBudget(_budget_from_env())
+"""What every read-ahead window of this process may hold together (default 256 MiB; 0 turns
+read-ahead off)."""
 
 
 @dataclass

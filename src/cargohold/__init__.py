@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .content import Ingester, IngestManager, Manager, Provider, ReaderAt
@@ -67,9 +68,9 @@ def _number(options: dict[str, Any], name: str, kind: type[int] | type[float]) -
         return None
     try:
         value = kind(raw)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidArgumentError(f"option {name} must be a number, got {raw!r}") from exc
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise InvalidArgumentError(f"option {name} must be positive, got {raw!r}")
     return value
 

@@ -52,7 +52,10 @@ def parse_url(url: str, options: Mapping[str, Any]) -> tuple[SplitResult, dict[s
     """Split a store URL and merge its query options with keyword options (keywords win)."""
     if not isinstance(url, str) or "://" not in url:
         raise InvalidArgumentError(f"store URL must look like scheme://location/path, got {url!r}")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unbalanced [ or ] in the location, say
+        raise InvalidArgumentError(f"malformed store URL {url[:200]!r}: {exc}") from exc
     merged: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
     merged.update(options)
     return parts._replace(query=""), merged
@@ -90,7 +93,7 @@ def option_int(options: dict[str, Any], name: str, default: int, *, minimum: int
         return default
     try:
         value = int(raw)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidArgumentError(f"option {name} must be an integer, got {raw!r}") from exc
     if value < minimum:
         raise InvalidArgumentError(f"option {name} must be >= {minimum}, got {value}")

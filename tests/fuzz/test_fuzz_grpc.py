@@ -173,12 +173,6 @@ RAW_REQUESTS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server.py/servicer.py (not in this change): a string field holding invalid UTF-8 "
-    "fails protobuf parsing inside grpcio, which answers INTERNAL 'Exception deserializing "
-    "request!' instead of INVALID_ARGUMENT",
-)
 @pytest.mark.parametrize("method", sorted(RAW_REQUESTS))
 def test_non_utf8_string_field_is_invalid_argument(served: Served, method: str) -> None:
     request, reply, stream = RAW_REQUESTS[method]
@@ -186,11 +180,6 @@ def test_non_utf8_string_field_is_invalid_argument(served: Served, method: str) 
     served.check_seeds()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server.py/servicer.py (not in this change): a Write stream message with a non-UTF-8 "
-    "ref (first or later) ends INTERNAL 'Exception deserializing request!'",
-)
 @pytest.mark.parametrize("later", [False, True], ids=["first", "later"])
 def test_non_utf8_ref_on_write_is_invalid_argument(served: Served, later: bool) -> None:
     rpc = served.channel.stream_stream(

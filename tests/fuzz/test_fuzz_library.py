@@ -242,11 +242,6 @@ def test_open_store(
         opened.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cargohold/__init__.py _number and registry.option_int (not in this change): int(inf) "
-    "raises OverflowError, which escapes instead of InvalidArgumentError",
-)
 @pytest.mark.parametrize(
     ("scheme", "option"),
     [
@@ -265,33 +260,18 @@ def test_infinite_integer_option_is_invalid_argument(
         cargohold.open_store(url, **{option: float("inf")}).close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cargohold/__init__.py _number (not in this change): nan passes the 'must be "
-    "positive' check (nan <= 0 is False), so a lease timeout of nan is accepted",
-)
 @pytest.mark.parametrize("value", ["nan", float("nan")])
 def test_nan_lease_timeout_is_invalid_argument(value: object) -> None:
     with pytest.raises(InvalidArgumentError):
         cargohold.open_store("memory://nan", lease_timeout=value).close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cargohold/drivers/local.py from_url (not in this change): a NUL in the path "
-    "reaches mkdir, whose ValueError('embedded null byte') escapes untyped",
-)
 @pytest.mark.parametrize("name", ["\x00", "%00", "a\x00b"])
 def test_file_url_with_nul_is_invalid_argument(tmp_path: Path, name: str) -> None:
     with pytest.raises(InvalidArgumentError):
         cargohold.open_store(f"file://{tmp_path}/{name}").close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cargohold/registry.py parse_url (not in this change): urlsplit raises "
-    "ValueError('Invalid IPv6 URL') for an unbalanced [ or ] in the location, and it escapes",
-)
 @pytest.mark.parametrize("url", ["memory://[", "memory://a]b", "memory://x[/y"])
 def test_unbalanced_bracket_in_url_is_invalid_argument(url: str) -> None:
     with pytest.raises(InvalidArgumentError):

@@ -461,6 +461,8 @@ def from_url(url: SplitResult, options: dict[str, Any]) -> OpenedDriver:
     path = unquote(url.path)
     if not path.startswith("/"):
         raise InvalidArgumentError(f"file:// needs an absolute path, got {path!r}")
+    if "\x00" in path:
+        raise InvalidArgumentError(f"file:// path contains a NUL character: {path!r}")
     fsync = bool(option_int(options, "fsync", 1))
     reject_unknown(options, "file")
     root = Path(path)

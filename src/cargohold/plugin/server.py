@@ -35,9 +35,9 @@ from ..drivers.wrapper import MeteredDriver
 from ..errors import InvalidArgumentError, UnavailableError
 from ..store import Store as ContentStore
 from .calls import CallTracker
-from .gen import content_pb2_grpc as pb_grpc
 from .health import HealthReporter, store_probe
 from .ownership import Holdings
+from .registration import add_content_service
 from .servicer import ContentServicer
 from .stacks import format_stack, thread_name, writer_threads
 from .watchdog import SlowRpcWatchdog
@@ -199,9 +199,7 @@ class ContentServer:
                 ("grpc.optimization_target", "throughput"),
             ],
         )
-        pb_grpc.add_ContentServicer_to_server(  # type: ignore[no-untyped-call]
-            self.servicer, self._server
-        )
+        add_content_service(self.servicer, self._server)
         self.health.add_to_server(self._server)
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()

@@ -30,6 +30,7 @@ from .gen import content_pb2_grpc as pb_grpc
 from .ownership import Holdings
 from .readcache import shared_readers
 from .refs import digest_hint
+from .registration import Undecodable
 
 __all__ = ["READ_CHUNK", "ContentServicer"]
 
@@ -48,6 +49,16 @@ A writer still in use is waited for only briefly (see ``Store.writer``)."""
 _T = TypeVar("_T")
 
 
+def _parsed(request: Any) -> Any:
+    """``request`` itself; a message grpcio could not parse becomes InvalidArgument here, and
+    a stream of requests is checked message by message as it is read."""
+    if isinstance(request, Undecodable):
+        raise InvalidArgumentError(f"malformed request message: {request.reason}")
+    if isinstance(request, Iterator):
+        return (_parsed(item) for item in request)
+    return request
+
+
 def _rpc(method: Callable[..., _T]) -> Callable[..., _T]:
     """End the RPC with the mapped status code when the handler raises."""
     name = method.__name__
@@ -55,7 +66,7 @@ def _rpc(method: Callable[..., _T]) -> Callable[..., _T]:
     @functools.wraps(method)
     def wrapper(self: ContentServicer, request: Any, context: grpc.ServicerContext) -> _T:
         try:
-            return method(self, request, context)
+            return method(self, _parsed(request), context)
         except Exception as exc:  # the one place errors become gRPC statuses
             code, message = status_for(exc, name)
             context.abort(code, message)
@@ -71,7 +82,7 @@ def _stream(method: Callable[..., Iterator[_T]]) -> Callable[..., Iterator[_T]]:
     @functools.wraps(method)
     def wrapper(self: ContentServicer, request: Any, context: grpc.ServicerContext) -> Iterator[_T]:
         try:
-            yield from method(self, request, context)
+            yield from method(self, _parsed(request), context)
         except Exception as exc:
             code, message = status_for(exc, name)
             context.abort(code, message)

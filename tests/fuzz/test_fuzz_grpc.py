@@ -196,6 +196,50 @@ def test_non_utf8_ref_on_write_is_invalid_argument(served: Served, later: bool) 
     served.check_seeds()
 
 
+UNARY = {
+    "Info": pb.InfoResponse,
+    "Update": pb.UpdateResponse,
+    "Delete": pb.InfoResponse,
+    "Status": pb.StatusResponse,
+    "ListStatuses": pb.ListStatusesResponse,
+    "Abort": pb.InfoResponse,
+}
+STREAMING = {"List": pb.ListContentResponse, "Read": pb.ReadContentResponse}
+# Wire-level messages: random bytes, and well-formed fields whose strings are not UTF-8.
+raw_strings = st.one_of(
+    st.binary(max_size=40), st.sampled_from([NON_UTF8, b"\xc3", b"\xed\xa0\x80"])
+)
+raw_messages = st.one_of(
+    st.binary(max_size=200),
+    st.lists(st.tuples(st.integers(1, 8), raw_strings).map(lambda f: _field(*f)), max_size=4).map(
+        b"".join
+    ),
+)
+
+
+@fuzz_settings
+@given(method=st.sampled_from(sorted(UNARY) + sorted(STREAMING)), payload=raw_messages)
+def test_raw_requests(served: Served, method: str, payload: bytes) -> None:
+    """Any bytes as a request: a reply or a typed error, never grpcio's INTERNAL."""
+    if method in STREAMING:
+        served.raw(method, payload, STREAMING[method], stream=True)
+    else:
+        served.raw(method, payload, UNARY[method])
+    served.check_seeds()
+
+
+@fuzz_settings
+@given(messages=st.lists(raw_messages, min_size=1, max_size=4))
+def test_raw_write_streams(served: Served, messages: list[bytes]) -> None:
+    rpc = served.channel.stream_stream(
+        "/containerd.services.content.v1.Content/Write",
+        request_serializer=None,
+        response_deserializer=pb.WriteContentResponse.FromString,
+    )
+    served.call(lambda: list(rpc(iter(messages), timeout=CALL_DEADLINE)))
+    served.check_seeds()
+
+
 def test_message_over_the_limit_is_resource_exhausted(served: Served) -> None:
     """A request larger than the 64 MiB message limit is refused by gRPC, and nothing else."""
     oversized = pb.WriteContentRequest(action=pb.WRITE, ref="f/big", data=bytes(64 << 20))

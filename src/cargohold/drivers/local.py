@@ -162,6 +162,9 @@ class LocalDriver:
         """Move a finished temporary file to ``path`` (create-only with ``if_none_match``)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         _stamp(tmp)
+        # The etag from the file about to be placed (a link or rename keeps inode, mtime and
+        # size): the placed name may already be gone again when this returns.
+        etag = _etag(tmp.stat())
         try:
             if if_none_match:
                 try:
@@ -178,7 +181,7 @@ class LocalDriver:
                 os.unlink(tmp)
         if self._fsync:
             _fsync_dir(path.parent)
-        return _etag(path.stat())
+        return etag
 
     def put(
         self,
@@ -309,12 +312,15 @@ class LocalDriver:
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> Part:
         folder = self._session(key, upload_id)
         tmp = self._write_temp([data])
+        etag = _etag(tmp.stat())  # a rename keeps it; the session may be aborted right after
         path = folder / f"{number:05d}"
         try:
             os.replace(tmp, path)
         except FileNotFoundError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise NotFoundError(f"upload {upload_id} was aborted") from exc
-        return Part(number, len(data), _etag(path.stat()))
+        return Part(number, len(data), etag)
 
     def upload_part_at(
         self, key: str, upload_id: str, number: int, offset: int, data: bytes
@@ -391,6 +397,7 @@ class LocalDriver:
             done = self._tmp / f"done-{uuid.uuid4().hex}"
             os.rename(folder, done)
         _stamp(done / "data")
+        etag = _etag((done / "data").stat())
         try:
             if if_none_match:
                 os.link(done / "data", path)
@@ -402,7 +409,7 @@ class LocalDriver:
             shutil.rmtree(done, ignore_errors=True)
         if self._fsync:
             _fsync_dir(path.parent)
-        return _etag(path.stat())
+        return etag
 
     def complete_upload(
         self, key: str, upload_id: str, parts: Sequence[Part], *, if_none_match: bool = False

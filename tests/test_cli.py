@@ -386,7 +386,8 @@ def interrupt_ingest(store: str, ref: str, head: bytes, *options: str) -> str:
     proc.stdin.flush()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # until the ingestion exists
-        if json.loads(run(store, "--json", "active").stdout):
+        listed = run(store, "--json", "active", check=False)  # no store yet: not yet
+        if listed.returncode == 0 and json.loads(listed.stdout):
             break
         time.sleep(0.2)
     time.sleep(0.5)  # the bytes written reach the writer

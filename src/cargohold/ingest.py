@@ -42,6 +42,7 @@ import contextlib
 import logging
 import threading
 from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -305,13 +306,16 @@ class Writer:
         """Move finished uploads (in order) to the confirmed parts; remember the first error."""
         while self._pending and self._error is None:
             head = self._pending[0]
-            if not wait and not head.future.done():
-                return
-            try:
-                part = head.future.result()
-            except BaseException as exc:
-                self._error = exc
+            if not head.future.done():
+                if not wait:
+                    return
+                # An interruption while waiting (Ctrl-C) is the caller's, not the upload's.
+                futures_wait([head.future])
+            failure = head.future.exception()
+            if failure is not None:
+                self._error = failure
                 break
+            part = head.future.result()
             self._parts.append(part)
             self._pending.pop(0)
             if head.hash_state is not None:
@@ -320,9 +324,8 @@ class Writer:
             self._wait_all_quietly()
 
     def _wait_all_quietly(self) -> None:
-        for pending in self._pending:
-            with contextlib.suppress(BaseException):
-                pending.future.result()
+        """Wait for every upload in flight, ignoring their failures (not an interruption)."""
+        futures_wait([pending.future for pending in self._pending])
         self._pending.clear()
 
     def _save_checkpoint(self) -> None:

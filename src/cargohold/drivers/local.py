@@ -38,6 +38,7 @@ from ..errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     ServiceError,
 )
 from ..registry import OpenedDriver, option_int, reject_unknown
@@ -97,6 +98,8 @@ def _translate(exc: OSError, what: str) -> Exception:
         errno.EEXIST: AlreadyExistsError,
         errno.EISDIR: InvalidArgumentError,
         errno.ENAMETOOLONG: InvalidArgumentError,
+        errno.EACCES: PermissionDeniedError,
+        errno.EPERM: PermissionDeniedError,
     }
     kind = table.get(exc.errno or 0, ServiceError)
     return kind(f"{what}: {exc.strerror}")
@@ -112,7 +115,10 @@ class LocalDriver:
         self._uploads = root / _META / "uploads"
         self._locks = root / _META / "locks"
         for folder in (self._tmp, self._uploads, self._locks):
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _translate(exc, str(folder)) from exc
         self._limits = DriverLimits(
             min_part_size=1,
             default_part_size=16 * MiB,

@@ -172,11 +172,14 @@ def wait_for_ingestion(store: Store, ref: str, proc: subprocess.Popen[bytes]) ->
             time.sleep(0.01)
 
 
-def sigint_problem(how: str, code: int | None, err: str) -> str:
+def sigint_problem(how: str, code: int | None, err: str, *, starting: bool = False) -> str:
     """What is wrong with how a command ended after Ctrl-C ("" if nothing): 0 (it had
     finished), 130 with the resume hint and no traceback, or the signal's own status while
-    Python was still starting up."""
+    Python was still starting up (``starting``: before its handler for SIGINT existed, the
+    default action ends the process silently)."""
     if how != "SIGINT":
+        return ""
+    if starting and code == -signal.SIGINT and not err.strip():
         return ""
     if code == 0 or (code == 130 and "Traceback" not in err and "resume" in err):
         return ""
@@ -198,8 +201,11 @@ def one_run(
     ref = f"run-{number}"
     early = rng.random() < EARLY_SHARE
     proc = cli(target.url, "ingest", ref, str(source))
+    starting = False
     if early:  # any moment, from the start of the process
-        time.sleep(rng.uniform(0.0, target.duration))
+        delay = rng.uniform(0.0, target.duration)
+        starting = delay < target.startup
+        time.sleep(delay)
     else:  # a moment after the writer opened, while it writes, checkpoints or commits
         began = time.monotonic()
         wait_for_ingestion(target.store, ref, proc)
@@ -212,7 +218,7 @@ def one_run(
         proc.kill()
         proc.communicate()
         raise AssertionError(f"{ref} on {target.kind} did not stop after {how}") from None
-    problem = sigint_problem(how, proc.returncode, first_err.decode())
+    problem = sigint_problem(how, proc.returncode, first_err.decode(), starting=starting)
     if problem:
         complaints.append(f"run {number} ({target.kind}): {problem}")
     if how == "SIGKILL":

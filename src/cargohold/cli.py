@@ -10,8 +10,10 @@ saying what to do next, and exits 2 for bad usage, 1 for a failure, 130 after Ct
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -145,4 +147,15 @@ def _silence_stdout() -> None:
 
 def main() -> None:
     """Console entry point."""
-    sys.exit(run())
+    code = run()
+    # The command is over (its store closed) and its status decided. Exit now, without the
+    # interpreter's own shutdown: Python puts SIGINT back to its default action during that
+    # shutdown, so a Ctrl-C arriving then would turn a finished command's status into a
+    # death by signal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.shutdown()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(code)

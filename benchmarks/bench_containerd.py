@@ -17,8 +17,13 @@ With --floors it also ingests through ``stub_content_server.py``, a stand-in plu
 nothing (``null``) or only hashes and writes the bytes (``hash-write``): the ceilings that the
 Python gRPC transport, and hashing plus writing on top of it, set on this machine.
 
+With --write-modes every cargohold case runs twice, ``cargohold serve --write-behind`` (the
+default: a WRITE is answered before its bytes are applied) and ``--no-write-behind``, in the
+same run, so both get a ratio against the same builtin figures.
+
     python benchmarks/bench_containerd.py [--size-mib 256] [--layers 4x32] [--s3] [--floors]
-                                          [--unpack] [--delays 0,20] [--repeat N]
+                                          [--unpack] [--delays 0,20] [--write-modes]
+                                          [--repeat N]
 """
 
 from __future__ import annotations
@@ -53,11 +58,15 @@ from tests.plugin.oci import build_image
 
 BASE = "builtin"
 STUB = Path(__file__).resolve().parent / "stub_content_server.py"
+WRITE_MODES = ("--write-behind", "--no-write-behind")
 
 
 @contextlib.contextmanager
-def host(store_url: str | None, name: str) -> Iterator[tuple[Host, int]]:
-    """A containerd on ``store_url`` through ``cargohold serve`` (builtin store when None).
+def host(
+    store_url: str | None, name: str, serve_args: tuple[str, ...] = ()
+) -> Iterator[tuple[Host, int]]:
+    """A containerd on ``store_url`` through ``cargohold serve`` (builtin store when None),
+    with ``serve_args`` added to its command line.
 
     A ``store_url`` of ``stub:MODE`` runs ``stub_content_server.py`` in that mode instead.
     Yields the host and the serve process's PID (0 for the builtin store).
@@ -72,6 +81,10 @@ def host(store_url: str | None, name: str) -> Iterator[tuple[Host, int]]:
             if store_url.startswith("stub:"):
                 argv = [sys.executable, str(STUB), str(sock), store_url[5:]]
                 serve = running(argv, sock.exists, name=f"{name}-stub", log_dir=LOG_DIR)
+            elif serve_args:  # serve_process's command line plus these
+                argv = [sys.executable, "-m", "cargohold.plugin", "--address", f"unix://{sock}",
+                        "--store", store_url, "--node-id", "bench", *serve_args]  # fmt: skip
+                serve = running(argv, sock.exists, name=f"{name}-serve", log_dir=LOG_DIR)
             else:
                 serve = serve_process(store_url, sock, "bench", name=f"{name}-serve")
             serve_pid = stack.enter_context(serve).pid
@@ -101,12 +114,13 @@ def run(
     image_bytes: int,
     unpack: bool = False,
     proxy: Any = None,
+    serve_args: tuple[str, ...] = (),
 ) -> dict[str, Measured]:
     """Ingest then import (unless ``image_tar`` is None), then unpack (with ``unpack``) on one
     fresh containerd; the serve process's peak RSS with each, requests when behind ``proxy``."""
     digest = "sha256:" + hashlib.sha256(blob).hexdigest()
     got: dict[str, Measured] = {}
-    with host(store_url, name) as (h, serve_pid):
+    with host(store_url, name, serve_args) as (h, serve_pid):
 
         def timed(op: str, nbytes: int, *argv: str, data: bytes | None = None) -> None:
             if proxy is not None:
@@ -160,6 +174,17 @@ def measure(args: argparse.Namespace) -> list[Row]:
                 label = "s3 (moto)" if delay is None else f"s3 (moto) @ {delay:g} ms"
                 url, proxies[label] = stack.enter_context(moto_store(delay))
                 cases.append((label, url, tar))
+        serve_args: dict[str, tuple[str, ...]] = {}
+        if args.write_modes:  # every cargohold case once per mode, each on a store of its own
+            plugin = cases[1:]
+            cases = cases[:1]
+            for label, store_url, image_tar in plugin:
+                path, sep, query = (store_url or "").partition("?")
+                for mode in WRITE_MODES:
+                    own = f"{path}-{mode[2:]}{sep}{query}"
+                    cases.append((f"{label} {mode[2:]}", own, image_tar))
+                    serve_args[cases[-1][0]] = (mode,)
+                    proxies[cases[-1][0]] = proxies.get(label)
         if args.floors:  # stand-ins that serve Write only: ingest, no import
             cases += [(f"stub {mode}", f"stub:{mode}", None) for mode in ("null", "hash-write")]
         order = cases[::-1] if args.run_number % 2 == 0 else cases
@@ -173,6 +198,7 @@ def measure(args: argparse.Namespace) -> list[Row]:
                 image_bytes if image_tar else 0,
                 args.unpack,
                 proxies.get(label),
+                serve_args.get(label, ()),
             )
             for n, (label, url, image_tar) in enumerate(order)
         }
@@ -206,6 +232,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also ingest through stub_content_server.py (null, hash-write): what any Python "
         "gRPC plugin can reach here",
+    )
+    p.add_argument(
+        "--write-modes",
+        action="store_true",
+        help="run every cargohold case with --write-behind and with --no-write-behind",
     )
     return p
 

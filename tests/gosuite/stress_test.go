@@ -203,7 +203,7 @@ func (s *stress) abortLoop(rng *rand.Rand) {
 func (s *stress) verifyCommitted() {
 	committed := s.ledger.committedBlobs()
 	for _, desc := range committed {
-		if err := s.readBack(desc); err != nil {
+		if _, err := s.readBack(desc); err != nil {
 			s.tally.fail("after the load: %v", err)
 		}
 	}
@@ -213,25 +213,25 @@ func (s *stress) verifyCommitted() {
 	}
 }
 
-// readBack reads a whole blob and checks its size and digest.
-func (s *stress) readBack(desc ocispec.Descriptor) error {
+// readBack reads a whole blob and checks its size and digest; it returns the blob's Info.
+func (s *stress) readBack(desc ocispec.Descriptor) (content.Info, error) {
 	ctx, cancel := s.call()
 	defer cancel()
 	info, err := s.cs.Info(ctx, desc.Digest)
 	if err != nil {
-		return fmt.Errorf("Info(%s): %s", desc.Digest, describe(err))
+		return info, fmt.Errorf("Info(%s): %s", desc.Digest, describe(err))
 	}
 	if info.Size != desc.Size {
-		return fmt.Errorf("Info(%s): size %d, committed %d", desc.Digest, info.Size, desc.Size)
+		return info, fmt.Errorf("Info(%s): size %d, committed %d", desc.Digest, info.Size, desc.Size)
 	}
 	data, err := content.ReadBlob(ctx, s.cs, desc)
 	if err != nil {
-		return fmt.Errorf("read %s: %s", desc.Digest, describe(err))
+		return info, fmt.Errorf("read %s: %s", desc.Digest, describe(err))
 	}
 	if got := digest.FromBytes(data); got != desc.Digest || int64(len(data)) != desc.Size {
-		return fmt.Errorf("read %s: got %d bytes with digest %s", desc.Digest, len(data), got)
+		return info, fmt.Errorf("read %s: got %d bytes with digest %s", desc.Digest, len(data), got)
 	}
-	return nil
+	return info, nil
 }
 
 // openStreamsForShutdown leaves a few writers mid-stream and, if the server's PID is known,

@@ -169,16 +169,28 @@ func (s *stress) finish(ctx context.Context, rng *rand.Rand, op string, sess *se
 	desc := ocispec.Descriptor{Digest: digest.FromBytes(sess.data), Size: int64(len(sess.data))}
 	started := time.Now()
 	err := sess.w.Commit(ctx, desc.Size, desc.Digest) // closes the writer
-	s.tally.took(op+"/commit", time.Since(started))
+	finished := time.Now()
+	s.tally.took(op+"/commit", finished.Sub(started))
 	s.tally.record(op+"/commit", err)
 	if err != nil && !errdefs.IsAlreadyExists(err) {
 		return
 	}
 	s.ledger.commit(desc)
-	if err := s.readBack(desc); err != nil {
-		s.tally.fail("%s: committed %s of %q: %v", op, desc.Digest, sess.ref, err)
+	info, readErr := s.readBack(desc)
+	if readErr != nil {
+		s.tally.fail("%s: committed %s of %q: %v", op, desc.Digest, sess.ref, readErr)
+		return
+	}
+	// As containerd's suite checks: a blob this commit created is dated within the commit.
+	if err == nil && (info.CreatedAt.Before(started) || info.CreatedAt.After(finished)) {
+		s.tally.fail("%s: %s (%d bytes) created at %s, committed between %s and %s",
+			op, desc.Digest, desc.Size, info.CreatedAt.UTC().Format(stampFormat),
+			started.UTC().Format(stampFormat), finished.UTC().Format(stampFormat))
 	}
 }
+
+// stampFormat shows times to the microsecond in failure messages.
+const stampFormat = "15:04:05.000000"
 
 // commitSession writes a ref to the end (resuming whatever it holds) and commits it.
 func (s *stress) commitSession(rng *rand.Rand, ref string) {

@@ -158,6 +158,12 @@ class LabelStore:
     def wants_listing_metadata(self) -> bool:
         return self.inline
 
+    def needs_request(self, obj: ObjectInfo, has_sidecar: bool | None) -> bool:
+        """Whether ``from_object`` must read a sidecar for this blob (a request of its own)."""
+        if self.inline:
+            return _SPILL_KEY in (obj.metadata or {}) and _INLINE_KEY not in (obj.metadata or {})
+        return has_sidecar is not False
+
     def from_object(self, obj: ObjectInfo, has_sidecar: bool | None) -> LabelRecord | None:
         """The record of a blob seen by head or list.
 

@@ -14,8 +14,9 @@ import logging
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from .content import ReaderAt
 from .digests import Digest, Hasher, new_hasher, parse_digest
@@ -181,10 +182,35 @@ class Store:
         return self._walk(matcher)
 
     def _walk(self, matcher: Filter) -> Iterator[Info]:
-        for digest, obj, has_sidecar in self._listed_blobs():
-            info = self._info(digest, obj, self.labels.from_object(obj, has_sidecar))
+        """Blobs in listing order; label records that need a request of their own (sidecars)
+        are fetched ahead in parallel, at most ``_walk_window`` at a time, so a walk costs its
+        listing pages plus about ⌈labelled / window⌉ round trips."""
+        window = self._walk_window()
+        ahead: deque[tuple[Digest, ObjectInfo, Future[LabelRecord | None] | None, bool]] = deque()
+
+        def settle() -> Iterator[Info]:
+            digest, obj, fetched, has_sidecar = ahead.popleft()
+            record = (
+                fetched.result()
+                if fetched is not None
+                else self.labels.from_object(obj, has_sidecar)
+            )
+            info = self._info(digest, obj, record)
             if matcher.match(info_adaptor(info)):
                 yield info
+
+        for digest, obj, has_sidecar in self._listed_blobs():
+            fetched = None
+            if self.labels.needs_request(obj, has_sidecar):
+                fetched = self.executor.submit(self.labels.from_object, obj, has_sidecar)
+            ahead.append((digest, obj, fetched, has_sidecar))
+            while ahead and (len(ahead) > window or ahead[0][2] is None):
+                yield from settle()
+        while ahead:
+            yield from settle()
+
+    def _walk_window(self) -> int:
+        return max(4, self.concurrency * 2)
 
     def _listed_blobs(self) -> Iterator[tuple[Digest, ObjectInfo, bool]]:
         """Every blob in one listing of ``blobs/``, with whether a label sidecar follows it.

@@ -78,3 +78,35 @@ def test_a_crash_between_closing_the_session_and_publishing_loses_only_the_sessi
         driver.get("blobs/k")
     with pytest.raises(NotFoundError):  # a resume finds no session and starts from zero
         driver.list_parts("blobs/k", upload)
+
+
+def test_finished_ingestions_leave_no_folders_or_lock_files(tmp_path: Path) -> None:
+    """Committed, aborted and closed-then-committed ingestions leave nothing behind on disk."""
+    import hashlib
+
+    import cargohold
+
+    root = tmp_path / "store"
+    with cargohold.open_store(f"file://{root}", part_size=1024) as store:
+        for n in range(4):
+            data = os.urandom(3000 + n)
+            with store.writer(f"ref-{n}") as writer:
+                writer.write(data[:1500])
+            with store.writer(f"ref-{n}") as writer:
+                writer.write(data[1500:])
+                writer.commit(len(data), "sha256:" + hashlib.sha256(data).hexdigest())
+        with store.writer("aborted") as writer:
+            writer.write(b"x" * 5000)
+        store.abort("aborted")
+        store.update(cargohold.Info(next(store.walk()).digest, 0, *_now2(), {"k": "v"}), "labels")
+    assert not (root / "ingest").exists() or not any((root / "ingest").iterdir())
+    assert list((root / ".cargohold" / "locks").iterdir()) == []
+    assert list((root / ".cargohold" / "uploads").iterdir()) == []
+    assert list((root / ".cargohold" / "tmp").iterdir()) == []
+
+
+def _now2() -> tuple[object, object]:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return now, now

@@ -40,6 +40,7 @@ from ..errors import (
     NotFoundError,
     PermissionDeniedError,
     ServiceError,
+    UnavailableError,
 )
 from ..registry import OpenedDriver, option_int, reject_unknown
 from .base import DriverLimits, MiB, ObjectInfo, Part, UploadInfo
@@ -156,37 +157,76 @@ class LocalDriver:
 
     @contextlib.contextmanager
     def _key_lock(self, key: str) -> Iterator[None]:
-        name = hashlib.sha256(key.encode()).hexdigest()
-        with open(self._locks / name, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        """An exclusive lock for conditional writes of ``key``, across processes.
+
+        The lock file is removed by its holder before it unlocks, so lock files do not pile
+        up; a waiter that then holds the lock of a removed file sees that its path now names
+        another file (or none) and starts over on the current one.
+        """
+        path = self._locks / hashlib.sha256(key.encode()).hexdigest()
+        while True:
+            handle = open(path, "a+b")  # noqa: SIM115 - closed below on every path
             try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                try:
+                    current = os.stat(path).st_ino
+                except FileNotFoundError:
+                    current = None
+                if current == os.fstat(handle.fileno()).st_ino:
+                    break
+            except BaseException:
+                handle.close()
+                raise
+            handle.close()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            handle.close()  # closing releases the lock
+
+    def _link(self, src: Path, path: Path, *, if_none_match: bool) -> None:
+        """Put ``src`` at ``path`` (create-only with ``if_none_match``), creating its folders;
+        a folder that an emptied key's clean-up removes meanwhile is made again."""
+        for _ in range(8):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                if if_none_match:
+                    os.link(src, path)
+                else:
+                    os.replace(src, path)
+                return
+            except FileExistsError as exc:
+                raise AlreadyExistsError(f"{path.relative_to(self.root)} already exists") from exc
+            except FileNotFoundError:
+                if not src.exists():
+                    raise
+        raise UnavailableError(f"{path.relative_to(self.root)}: its folder keeps vanishing")
+
+    def _prune(self, path: Path) -> None:
+        """Remove the folders above a deleted key that it left empty (never the root)."""
+        folder = path.parent
+        while folder != self.root and self.root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
 
     def _place(self, tmp: Path, path: Path, *, if_none_match: bool) -> str:
         """Move a finished temporary file to ``path`` (create-only with ``if_none_match``)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         _stamp(tmp)
         # The etag from the file about to be placed (a link or rename keeps inode, mtime and
         # size): the placed name may already be gone again when this returns.
         etag = _etag(tmp.stat())
         try:
-            if if_none_match:
-                try:
-                    os.link(tmp, path)
-                except FileExistsError as exc:
-                    raise AlreadyExistsError(
-                        f"{path.relative_to(self.root)} already exists"
-                    ) from exc
-                os.unlink(tmp)
-            else:
-                os.replace(tmp, path)
+            self._link(tmp, path, if_none_match=if_none_match)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         if self._fsync:
-            _fsync_dir(path.parent)
+            with contextlib.suppress(FileNotFoundError):  # emptied and removed meanwhile
+                _fsync_dir(path.parent)
         return etag
 
     def put(
@@ -263,6 +303,7 @@ class LocalDriver:
         if if_match is None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+            self._prune(path)
             return
         with self._key_lock(key):
             try:
@@ -273,6 +314,7 @@ class LocalDriver:
                 raise FailedPreconditionError(f"{key}: etag does not match")
             with contextlib.suppress(FileNotFoundError):  # an unconditional delete won
                 os.unlink(path)
+        self._prune(path)
 
     def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
         """A hard link where possible: objects are never changed in place (every write
@@ -396,7 +438,6 @@ class LocalDriver:
                         os.fsync(handle.fileno())
             except FileNotFoundError as exc:
                 raise NotFoundError(f"upload {folder.name} for {key} has no data") from exc
-            path.parent.mkdir(parents=True, exist_ok=True)
             # Take the whole session out of reach before its file becomes the blob: a stale
             # writer of this session (waiting for the lock) or a crash at any point after this
             # line can then never write into, or resume onto, the committed blob's file.
@@ -405,16 +446,12 @@ class LocalDriver:
         _stamp(done / "data")
         etag = _etag((done / "data").stat())
         try:
-            if if_none_match:
-                os.link(done / "data", path)
-            else:
-                os.replace(done / "data", path)
-        except FileExistsError as exc:
-            raise AlreadyExistsError(f"{key} already exists") from exc
+            self._link(done / "data", path, if_none_match=if_none_match)
         finally:
             shutil.rmtree(done, ignore_errors=True)
         if self._fsync:
-            _fsync_dir(path.parent)
+            with contextlib.suppress(FileNotFoundError):
+                _fsync_dir(path.parent)
         return etag
 
     def complete_upload(

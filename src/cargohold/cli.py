@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 import click
@@ -110,9 +111,22 @@ def run(args: Sequence[str] | None = None) -> int:
     # The library logs for servers; the CLI says what matters itself, in one line.
     logging.getLogger("cargohold").addHandler(logging.NullHandler())
     as_json = _wants_json(argv)
+    interrupted: list[bool] = []
+
+    def on_sigint(signum: int, frame: object) -> None:
+        interrupted.append(True)
+        raise KeyboardInterrupt
+
+    # Python's own Ctrl-C behaviour, remembered: a KeyboardInterrupt that lands inside the
+    # standard library can come out as another error (threading.Condition.wait re-acquiring
+    # its lock: "release unlocked lock"), and then it is still the interruption to report.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, on_sigint)
     try:
         result = cli.main(args=argv, prog_name="cargohold", standalone_mode=False)
     except CliFailure as failure:
+        if interrupted and failure.code != EXIT_USAGE:
+            failure = failure_for(KeyboardInterrupt(), _RUNNING[0].where if _RUNNING else Where())
         emit(failure, as_json=as_json)
         return failure.code
     except click.UsageError as exc:
@@ -130,6 +144,10 @@ def run(args: Sequence[str] | None = None) -> int:
         emit(stopped, as_json=as_json)
         return stopped.code
     except Exception as exc:
+        if interrupted:
+            stopped = failure_for(KeyboardInterrupt(), _RUNNING[0].where if _RUNNING else Where())
+            emit(stopped, as_json=as_json)
+            return stopped.code
         if os.environ.get("CARGOHOLD_DEBUG"):
             raise
         emit(failure_for(exc, Where()), as_json=as_json)

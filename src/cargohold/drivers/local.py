@@ -189,7 +189,10 @@ class LocalDriver:
         """Put ``src`` at ``path`` (create-only with ``if_none_match``), creating its folders;
         a folder that an emptied key's clean-up removes meanwhile is made again."""
         for _ in range(8):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                continue  # it existed, then was pruned before mkdir could check it: again
             try:
                 if if_none_match:
                     os.link(src, path)

@@ -164,26 +164,27 @@ class LocalDriver:
         another file (or none) and starts over on the current one.
         """
         path = self._locks / hashlib.sha256(key.encode()).hexdigest()
-        while True:
-            handle = open(path, "a+b")  # noqa: SIM115 - closed below on every path
-            try:
+        handle = None
+        held = False
+        try:
+            while not held:
+                if handle is not None:
+                    handle.close()
+                handle = open(path, "a+b")  # noqa: SIM115 - closed in the finally below
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
                 try:
-                    current = os.stat(path).st_ino
+                    current: int | None = os.stat(path).st_ino
                 except FileNotFoundError:
                     current = None
-                if current == os.fstat(handle.fileno()).st_ino:
-                    break
-            except BaseException:
-                handle.close()
-                raise
-            handle.close()
-        try:
+                held = current == os.fstat(handle.fileno()).st_ino
             yield
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            handle.close()  # closing releases the lock
+            # Every way out, an exception at any line included, lets go of the lock.
+            if held:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            if handle is not None:
+                handle.close()  # closing releases the lock
 
     def _link(self, src: Path, path: Path, *, if_none_match: bool) -> None:
         """Put ``src`` at ``path`` (create-only with ``if_none_match``), creating its folders;

@@ -10,6 +10,7 @@ import pytest
 
 from cargohold import NotFoundError
 from cargohold.drivers import local
+from cargohold.drivers.base import CREATE_ONLY
 from cargohold.drivers.local import LocalDriver
 
 
@@ -49,13 +50,13 @@ def test_a_completed_session_is_out_of_reach_before_its_file_becomes_the_blob(
     upload = driver.start_upload("blobs/k")
     part = driver.upload_part_at("blobs/k", upload, 1, 0, b"committed bytes")
     monkeypatch.setattr(shutil, "rmtree", lambda *a, **k: None)  # leftovers stay around
-    driver.complete_upload("blobs/k", upload, [part], if_none_match=True)
+    driver.complete_upload("blobs/k", upload, [part], precondition=CREATE_ONLY)
     with pytest.raises(NotFoundError):
         driver.upload_part_at("blobs/k", upload, 1, 0, b"STALE WRITER!!!")
     with pytest.raises(NotFoundError):
         driver.list_parts("blobs/k", upload)
     with pytest.raises(NotFoundError):
-        driver.complete_upload("blobs/k", upload, [part], if_none_match=True)
+        driver.complete_upload("blobs/k", upload, [part], precondition=CREATE_ONLY)
     driver.abort_upload("blobs/k", upload)  # a no-op now
     assert driver.get("blobs/k") == b"committed bytes"
 
@@ -72,7 +73,7 @@ def test_a_crash_between_closing_the_session_and_publishing_loses_only_the_sessi
 
     monkeypatch.setattr(os, "link", crash)
     with pytest.raises(KeyboardInterrupt):
-        driver.complete_upload("blobs/k", upload, [part], if_none_match=True)
+        driver.complete_upload("blobs/k", upload, [part], precondition=CREATE_ONLY)
     monkeypatch.undo()
     with pytest.raises(NotFoundError):
         driver.get("blobs/k")

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .drivers.base import Driver, MetadataWriter, ObjectInfo
+from .drivers.base import CREATE_ONLY, Driver, IfMatch, MetadataWriter, ObjectInfo
 from .errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -224,7 +224,8 @@ class LabelStore:
         if metadata is None:  # too big for the metadata budget: spill to the sidecar
             self._driver.put(key + SIDECAR_SUFFIX, record.encode())
             metadata = {_SPILL_KEY: "1"}
-        self._driver.set_metadata(key, metadata, if_match=etag)
+        condition = IfMatch(etag) if etag is not None else None
+        self._driver.set_metadata(key, metadata, precondition=condition)
 
     def update(
         self,
@@ -254,9 +255,9 @@ class LabelStore:
             new = self._next(blob, current, wanted, fieldpaths, now)
             try:
                 if etag is None:
-                    self._driver.put(sidecar_key, new.encode(), if_none_match=True)
+                    self._driver.put(sidecar_key, new.encode(), precondition=CREATE_ONLY)
                 else:
-                    self._driver.put(sidecar_key, new.encode(), if_match=etag)
+                    self._driver.put(sidecar_key, new.encode(), precondition=IfMatch(etag))
             except (FailedPreconditionError, AlreadyExistsError):
                 continue
             return blob, new

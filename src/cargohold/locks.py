@@ -3,7 +3,7 @@
 A lease is a small object (``ingest/<hash(ref)>/lock``) created with a create-only write. Its
 body names the holder and when the lease expires (holder's clock + timeout). While the writer
 lives, one background thread per store renews every lease it holds with a conditional write
-(``if_match`` the etag it last wrote) every ``timeout / 3`` seconds. A writer that finds a lease
+(``IfMatch`` the etag it last wrote) every ``timeout / 3`` seconds. A writer that finds a lease
 whose expiry has passed takes it over with a conditional write against the etag it read, so of
 several would-be takers exactly one wins. Releasing deletes the object (again conditionally).
 
@@ -31,7 +31,7 @@ import uuid
 import weakref
 from dataclasses import dataclass, field
 
-from .drivers.base import Driver
+from .drivers.base import CREATE_ONLY, Driver, IfMatch
 from .errors import (
     AlreadyExistsError,
     ContentError,
@@ -137,7 +137,7 @@ class LeaseManager:
         owner = uuid.uuid4().hex
         body, expires = self._body(owner)
         try:
-            etag = self._driver.put(key, body, if_none_match=True)
+            etag = self._driver.put(key, body, precondition=CREATE_ONLY)
         except AlreadyExistsError:
             etag = self._take_over(key, body)
         lease = Lease(key, owner, etag, expires)
@@ -156,7 +156,7 @@ class LeaseManager:
         except NotFoundError:
             # Released between our create and our read: one more create-only attempt.
             try:
-                return self._driver.put(key, body, if_none_match=True)
+                return self._driver.put(key, body, precondition=CREATE_ONLY)
             except AlreadyExistsError as exc:
                 raise UnavailableError("the ref is locked by another writer") from exc
             if isinstance(holder, dict) and _holder_gone(holder):
@@ -169,7 +169,7 @@ class LeaseManager:
                 f"{expires - time.time():.0f}s more unless renewed)"
             )
         try:
-            return self._driver.put(key, body, if_match=current.etag)
+            return self._driver.put(key, body, precondition=IfMatch(current.etag))
         except (FailedPreconditionError, AlreadyExistsError) as exc:
             raise UnavailableError("the ref was just locked by another writer") from exc
 
@@ -181,7 +181,7 @@ class LeaseManager:
             lease.check()
             body, expires = self._body(lease.owner)
             try:
-                lease.etag = self._driver.put(lease.key, body, if_match=lease.etag)
+                lease.etag = self._driver.put(lease.key, body, precondition=IfMatch(lease.etag))
             except (FailedPreconditionError, NotFoundError):
                 lease.lost = True
                 lease.check()
@@ -196,7 +196,7 @@ class LeaseManager:
             if lease.lost:
                 return
             with contextlib.suppress(ContentError):  # else it expires by itself
-                self._driver.delete(lease.key, if_match=lease.etag)
+                self._driver.delete(lease.key, precondition=IfMatch(lease.etag))
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -12,7 +12,7 @@ import pytest
 import cargohold
 from cargohold import Store
 from cargohold.digests import parse_digest
-from cargohold.drivers.base import ObjectInfo
+from cargohold.drivers.base import CREATE_ONLY, ObjectInfo
 from cargohold.labels import LabelRecord
 
 from .conftest import RequestCounter
@@ -69,7 +69,7 @@ def _seed(store: Store, data: bytes, labels: dict[str, str]) -> str:
     """A committed, labelled blob written the way a commit writes it, in 2 requests not ~10."""
     digest = _digest(data)
     key = store.blob_key(parse_digest(digest))
-    etag = store.driver.put(key, data, if_none_match=True)
+    etag = store.driver.put(key, data, precondition=CREATE_ONLY)
     now = datetime.now(UTC)
     store.labels.write(ObjectInfo(key, len(data), now, etag), LabelRecord(now, now, labels))
     return digest

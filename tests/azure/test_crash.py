@@ -38,7 +38,7 @@ def child(azure_store_url: str) -> Iterator[subprocess.Popen[str]]:
     """A store client in another process (the conformance suite's JSON-lines child)."""
     options = json.dumps({"part_size": PART, "lease_timeout": LEASE})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.conformance._child", azure_store_url, options],
+        [sys.executable, "-m", "cargohold.testing.conformance._child", azure_store_url, options],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         cwd=ROOT,

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from cargohold.drivers.azure import AzureDriver, from_azure_name, to_azure_name
-from cargohold.drivers.base import MetadataWriter, Part
+from cargohold.drivers.base import CREATE_ONLY, IfMatch, MetadataWriter, Part
 from cargohold.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -17,22 +17,22 @@ from cargohold.errors import (
 
 
 def test_put_get_head_and_create_only(azure_driver: AzureDriver) -> None:
-    etag = azure_driver.put("a/b", b"hello", if_none_match=True)
+    etag = azure_driver.put("a/b", b"hello", precondition=CREATE_ONLY)
     assert azure_driver.get("a/b") == b"hello"
     info = azure_driver.head("a/b")
     assert (info.key, info.size, info.etag) == ("a/b", 5, etag)
     assert info.modified.tzinfo is not None
     with pytest.raises(AlreadyExistsError):
-        azure_driver.put("a/b", b"other", if_none_match=True)
+        azure_driver.put("a/b", b"other", precondition=CREATE_ONLY)
     assert azure_driver.get("a/b") == b"hello"
 
 
 def test_put_if_match(azure_driver: AzureDriver) -> None:
     etag = azure_driver.put("k", b"1")
-    new = azure_driver.put("k", b"2", if_match=etag)
+    new = azure_driver.put("k", b"2", precondition=IfMatch(etag))
     assert new != etag
     with pytest.raises(FailedPreconditionError):
-        azure_driver.put("k", b"3", if_match=etag)
+        azure_driver.put("k", b"3", precondition=IfMatch(etag))
     assert azure_driver.get("k") == b"2"
 
 
@@ -46,7 +46,7 @@ def test_missing_objects(azure_driver: AzureDriver) -> None:
     with pytest.raises(NotFoundError):
         azure_driver.get_range("nope", 0, 0)
     azure_driver.delete("nope")
-    azure_driver.delete("nope", if_match='"0x1"')
+    azure_driver.delete("nope", precondition=IfMatch('"0x1"'))
 
 
 def test_get_range(azure_driver: AzureDriver) -> None:
@@ -67,8 +67,8 @@ def test_delete_if_match(azure_driver: AzureDriver) -> None:
     etag = azure_driver.put("d", b"x")
     azure_driver.put("d", b"y")
     with pytest.raises(FailedPreconditionError):
-        azure_driver.delete("d", if_match=etag)
-    azure_driver.delete("d", if_match=azure_driver.head("d").etag)
+        azure_driver.delete("d", precondition=IfMatch(etag))
+    azure_driver.delete("d", precondition=IfMatch(azure_driver.head("d").etag))
     with pytest.raises(NotFoundError):
         azure_driver.head("d")
 
@@ -100,13 +100,13 @@ def test_metadata_round_trips(azure_driver: AzureDriver) -> None:
 def test_set_metadata(azure_driver: AzureDriver) -> None:
     assert isinstance(azure_driver, MetadataWriter)
     etag = azure_driver.put("s", b"body", metadata={"a": "1"})
-    new = azure_driver.set_metadata("s", {"b": "2", "7": "x"}, if_match=etag)
+    new = azure_driver.set_metadata("s", {"b": "2", "7": "x"}, precondition=IfMatch(etag))
     info = azure_driver.head("s")
     assert info.etag == new != etag
     assert info.metadata == {"b": "2", "7": "x"}
     assert azure_driver.get("s") == b"body"
     with pytest.raises(FailedPreconditionError):
-        azure_driver.set_metadata("s", {"c": "3"}, if_match=etag)
+        azure_driver.set_metadata("s", {"c": "3"}, precondition=IfMatch(etag))
     azure_driver.set_metadata("s", {})
     assert azure_driver.head("s").metadata == {}
     with pytest.raises(NotFoundError):
@@ -120,14 +120,14 @@ def test_metadata_too_large_is_invalid(azure_driver: AzureDriver) -> None:
 
 def test_copy(azure_driver: AzureDriver) -> None:
     azure_driver.put("src", b"payload", metadata={"l": "1"})
-    etag = azure_driver.copy("src", "dst", if_none_match=True)
+    etag = azure_driver.copy("src", "dst", precondition=CREATE_ONLY)
     assert azure_driver.head("dst").etag == etag
     assert azure_driver.get("dst") == b"payload"
     assert azure_driver.head("dst").metadata == {"l": "1"}
     with pytest.raises(AlreadyExistsError):
-        azure_driver.copy("src", "dst", if_none_match=True)
+        azure_driver.copy("src", "dst", precondition=CREATE_ONLY)
     with pytest.raises(NotFoundError):
-        azure_driver.copy("missing", "dst2", if_none_match=True)
+        azure_driver.copy("missing", "dst2", precondition=CREATE_ONLY)
     azure_driver.put("src", b"changed")
     azure_driver.copy("src", "dst")
     assert azure_driver.get("dst") == b"changed"
@@ -145,7 +145,7 @@ def test_upload_session(azure_driver: AzureDriver) -> None:
         azure_driver.head("blob")
     assert list(azure_driver.list("")) == []
     assert [(u.key, u.upload_id) for u in azure_driver.list_uploads("")] == [("blob", uid)]
-    etag = azure_driver.complete_upload("blob", uid, [p1, p2], if_none_match=True)
+    etag = azure_driver.complete_upload("blob", uid, [p1, p2], precondition=CREATE_ONLY)
     assert azure_driver.head("blob").etag == etag
     assert azure_driver.get("blob") == b"abcde"
     with pytest.raises(NotFoundError):
@@ -155,7 +155,7 @@ def test_upload_session(azure_driver: AzureDriver) -> None:
 
 def test_empty_upload_makes_empty_object(azure_driver: AzureDriver) -> None:
     uid = azure_driver.start_upload("zero")
-    azure_driver.complete_upload("zero", uid, [], if_none_match=True)
+    azure_driver.complete_upload("zero", uid, [], precondition=CREATE_ONLY)
     assert azure_driver.get("zero") == b""
 
 
@@ -195,9 +195,9 @@ def test_competing_sessions_one_wins(azure_driver: AzureDriver) -> None:
     pa = azure_driver.upload_part("digest", a, 1, b"same")
     pb = azure_driver.upload_part("digest", b, 1, b"same")
     assert {u.upload_id for u in azure_driver.list_uploads("digest")} == {a, b}
-    azure_driver.complete_upload("digest", a, [pa], if_none_match=True)
+    azure_driver.complete_upload("digest", a, [pa], precondition=CREATE_ONLY)
     with pytest.raises(AlreadyExistsError):
-        azure_driver.complete_upload("digest", b, [pb], if_none_match=True)
+        azure_driver.complete_upload("digest", b, [pb], precondition=CREATE_ONLY)
     with pytest.raises(NotFoundError):
         azure_driver.list_parts("digest", b)
     assert azure_driver.get("digest") == b"same"
@@ -212,7 +212,7 @@ def test_create_only_complete_on_existing_key(azure_driver: AzureDriver) -> None
     part = azure_driver.upload_part("taken", uid, 1, b"second")
     assert azure_driver.list_parts("taken", uid) == [part]
     with pytest.raises(AlreadyExistsError):
-        azure_driver.complete_upload("taken", uid, [part], if_none_match=True)
+        azure_driver.complete_upload("taken", uid, [part], precondition=CREATE_ONLY)
     assert azure_driver.get("taken") == b"first"
 
 

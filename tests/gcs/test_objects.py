@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cargohold.drivers.base import CREATE_ONLY, IfMatch
 from cargohold.drivers.gcs import GCSDriver
 from cargohold.errors import (
     AlreadyExistsError,
@@ -15,7 +16,7 @@ from cargohold.errors import (
 
 def test_put_get_head_round_trip_metadata(gcs_driver: GCSDriver) -> None:
     meta = {"l_0": "a%2Fb", "created": "2024-01-01T00:00:00Z"}
-    etag = gcs_driver.put("s/blobs/sha256/aa", b"hello", if_none_match=True, metadata=meta)
+    etag = gcs_driver.put("s/blobs/sha256/aa", b"hello", precondition=CREATE_ONLY, metadata=meta)
     info = gcs_driver.head("s/blobs/sha256/aa")
     assert (info.size, info.etag, info.metadata) == (5, etag, meta)
     assert info.modified.tzinfo is not None
@@ -23,22 +24,22 @@ def test_put_get_head_round_trip_metadata(gcs_driver: GCSDriver) -> None:
 
 
 def test_create_only_put_is_enforced(gcs_driver: GCSDriver) -> None:
-    gcs_driver.put("k", b"one", if_none_match=True)
+    gcs_driver.put("k", b"one", precondition=CREATE_ONLY)
     with pytest.raises(AlreadyExistsError):
-        gcs_driver.put("k", b"two", if_none_match=True)
+        gcs_driver.put("k", b"two", precondition=CREATE_ONLY)
     assert gcs_driver.get("k") == b"one"
 
 
 def test_put_if_match(gcs_driver: GCSDriver) -> None:
     first = gcs_driver.put("k", b"one")
-    second = gcs_driver.put("k", b"two", if_match=first)
+    second = gcs_driver.put("k", b"two", precondition=IfMatch(first))
     assert second != first
     with pytest.raises(FailedPreconditionError):
-        gcs_driver.put("k", b"three", if_match=first)
+        gcs_driver.put("k", b"three", precondition=IfMatch(first))
     with pytest.raises(FailedPreconditionError):
-        gcs_driver.put("k", b"three", if_match="not-an-etag")
+        gcs_driver.put("k", b"three", precondition=IfMatch("not-an-etag"))
     with pytest.raises(FailedPreconditionError):
-        gcs_driver.put("missing", b"x", if_match=second)
+        gcs_driver.put("missing", b"x", precondition=IfMatch(second))
     assert gcs_driver.get("k") == b"two"
 
 
@@ -89,18 +90,18 @@ def test_list_hides_upload_sessions(gcs_driver: GCSDriver) -> None:
 
 def test_delete_if_match(gcs_driver: GCSDriver) -> None:
     etag = gcs_driver.put("k", b"x")
-    gcs_driver.delete("k", if_match=etag)
+    gcs_driver.delete("k", precondition=IfMatch(etag))
     with pytest.raises(NotFoundError):
         gcs_driver.head("k")
 
 
 def test_copy(gcs_driver: GCSDriver) -> None:
     gcs_driver.put("src", b"payload")
-    etag = gcs_driver.copy("src", "dst", if_none_match=True)
+    etag = gcs_driver.copy("src", "dst", precondition=CREATE_ONLY)
     assert gcs_driver.get("dst") == b"payload"
     assert gcs_driver.head("dst").etag == etag
     with pytest.raises(AlreadyExistsError):
-        gcs_driver.copy("src", "dst", if_none_match=True)
+        gcs_driver.copy("src", "dst", precondition=CREATE_ONLY)
     gcs_driver.put("src", b"new")
     gcs_driver.copy("src", "dst")
     assert gcs_driver.get("dst") == b"new"
@@ -111,7 +112,7 @@ def test_copy(gcs_driver: GCSDriver) -> None:
 
 def test_set_metadata_replaces(gcs_driver: GCSDriver) -> None:
     etag = gcs_driver.put("k", b"bytes", metadata={"a": "1", "b": "2"})
-    new = gcs_driver.set_metadata("k", {"c": "3"}, if_match=etag)
+    new = gcs_driver.set_metadata("k", {"c": "3"}, precondition=IfMatch(etag))
     info = gcs_driver.head("k")
     assert info.metadata == {"c": "3"}
     assert info.etag == new

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from cargohold.drivers.base import CREATE_ONLY, IfMatch
 from cargohold.drivers.gcs import GCSDriver
 
 from .conftest import Recorder
@@ -19,7 +20,7 @@ def _with(recorder: Recorder, method: str, fragment: str) -> list[dict[str, str]
 
 
 def test_create_only_put_sends_generation_zero(gcs_driver: GCSDriver, recorder: Recorder) -> None:
-    gcs_driver.put("k", b"x", if_none_match=True)
+    gcs_driver.put("k", b"x", precondition=CREATE_ONLY)
     [query] = _with(recorder, "POST", "/upload/")
     assert query["ifGenerationMatch"] == "0"
     assert query["uploadType"] == "multipart"
@@ -30,7 +31,7 @@ def test_if_match_put_sends_generation_and_metageneration(
 ) -> None:
     etag = gcs_driver.put("k", b"x")
     recorder.clear()
-    gcs_driver.put("k", b"y", if_match=etag)
+    gcs_driver.put("k", b"y", precondition=IfMatch(etag))
     generation, metageneration = etag.split(".")
     [query] = _with(recorder, "POST", "/upload/")
     assert (query["ifGenerationMatch"], query["ifMetagenerationMatch"]) == (
@@ -45,7 +46,7 @@ def test_create_only_compose_sends_all_preconditions(
     upload_id = gcs_driver.start_upload("k")
     parts = [gcs_driver.upload_part("k", upload_id, n, b"p%d" % n) for n in (1, 2)]
     recorder.clear()
-    gcs_driver.complete_upload("k", upload_id, parts, if_none_match=True)
+    gcs_driver.complete_upload("k", upload_id, parts, precondition=CREATE_ONLY)
     [claim] = [q for q in _with(recorder, "POST", "/upload/")]
     assert claim["ifGenerationMatch"] == "0"  # the claim: an upload the emulator enforces
     composes = [r for r in recorder.requests if r.path.endswith("/compose")]
@@ -81,7 +82,7 @@ def test_compose_body_names_source_generations(gcs_driver: GCSDriver) -> None:
 def test_create_only_copy_sends_generation_zero(gcs_driver: GCSDriver, recorder: Recorder) -> None:
     gcs_driver.put("src", b"x")
     recorder.clear()
-    gcs_driver.copy("src", "dst", if_none_match=True)
+    gcs_driver.copy("src", "dst", precondition=CREATE_ONLY)
     [rewrite] = [r for r in recorder.requests if "/rewriteTo/" in r.path]
     assert rewrite.query["ifGenerationMatch"] == "0"
 
@@ -90,12 +91,12 @@ def test_delete_and_set_metadata_send_the_etag(gcs_driver: GCSDriver, recorder: 
     etag = gcs_driver.put("k", b"x")
     generation, metageneration = etag.split(".")
     recorder.clear()
-    gcs_driver.set_metadata("k", {"a": "b"}, if_match=etag)
+    gcs_driver.set_metadata("k", {"a": "b"}, precondition=IfMatch(etag))
     [update] = [r for r in recorder.requests if r.method == "PUT"]
     assert update.query["ifGenerationMatch"] == generation
     assert update.query["ifMetagenerationMatch"] == metageneration
     etag = gcs_driver.head("k").etag
     recorder.clear()
-    gcs_driver.delete("k", if_match=etag)
+    gcs_driver.delete("k", precondition=IfMatch(etag))
     [delete] = [r for r in recorder.requests if r.method == "DELETE"]
     assert delete.query["ifGenerationMatch"] == etag.split(".")[0]

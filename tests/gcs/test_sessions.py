@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cargohold.drivers.base import Part
+from cargohold.drivers.base import CREATE_ONLY, Part
 from cargohold.drivers.gcs import GCSConfig, GCSDriver
 from cargohold.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 
@@ -25,7 +25,7 @@ def test_session_life_cycle(gcs_driver: GCSDriver) -> None:
     assert (session.key, session.upload_id) == ("s/blobs/x", upload_id)
     assert session.initiated is not None
     assert session.initiated > datetime.now(UTC) - timedelta(minutes=5)
-    etag = gcs_driver.complete_upload("s/blobs/x", upload_id, parts, if_none_match=True)
+    etag = gcs_driver.complete_upload("s/blobs/x", upload_id, parts, precondition=CREATE_ONLY)
     assert gcs_driver.get("s/blobs/x") == b"aabbbc"
     assert gcs_driver.head("s/blobs/x").etag == etag
     assert list(gcs_driver.list_uploads("s/")) == []
@@ -61,18 +61,18 @@ def test_complete_subset_in_order(gcs_driver: GCSDriver) -> None:
 
 def test_zero_parts_make_an_empty_object(gcs_driver: GCSDriver) -> None:
     upload_id = gcs_driver.start_upload("k")
-    gcs_driver.complete_upload("k", upload_id, [], if_none_match=True)
+    gcs_driver.complete_upload("k", upload_id, [], precondition=CREATE_ONLY)
     assert gcs_driver.get("k") == b""
     upload_id = gcs_driver.start_upload("k")
     with pytest.raises(AlreadyExistsError):
-        gcs_driver.complete_upload("k", upload_id, [], if_none_match=True)
+        gcs_driver.complete_upload("k", upload_id, [], precondition=CREATE_ONLY)
 
 
 def test_compose_more_than_32_parts(gcs_driver: GCSDriver) -> None:
     chunks = [f"{n:04d}".encode() for n in range(1, 1100)]  # two rounds of 32-way composes
     upload_id, parts = _upload(gcs_driver, "big", chunks)
     assert len(gcs_driver.list_parts("big", upload_id)) == len(chunks)
-    gcs_driver.complete_upload("big", upload_id, parts, if_none_match=True)
+    gcs_driver.complete_upload("big", upload_id, parts, precondition=CREATE_ONLY)
     assert gcs_driver.get("big") == b"".join(chunks)
     assert list(gcs_driver.list_uploads("")) == []
     assert [o.key for o in gcs_driver.list("")] == ["big"]
@@ -82,7 +82,7 @@ def test_create_only_complete_when_key_exists(gcs_driver: GCSDriver) -> None:
     gcs_driver.put("k", b"first")
     upload_id, parts = _upload(gcs_driver, "k", [b"a", b"b"])
     with pytest.raises(AlreadyExistsError):
-        gcs_driver.complete_upload("k", upload_id, parts, if_none_match=True)
+        gcs_driver.complete_upload("k", upload_id, parts, precondition=CREATE_ONLY)
     assert gcs_driver.get("k") == b"first"
     gcs_driver.abort_upload("k", upload_id)
 
@@ -114,7 +114,7 @@ def test_concurrent_create_only_commits_one_winner(gcs_driver: GCSDriver) -> Non
     def commit(upload_id: str, parts: list[Part]) -> None:
         barrier.wait()
         try:
-            gcs_driver.complete_upload("race", upload_id, parts, if_none_match=True)
+            gcs_driver.complete_upload("race", upload_id, parts, precondition=CREATE_ONLY)
             outcomes.append("ok")
         except AlreadyExistsError:
             outcomes.append("exists")
@@ -131,9 +131,9 @@ def test_concurrent_create_only_commits_one_winner(gcs_driver: GCSDriver) -> Non
 def test_stale_claim_is_taken_over(gcs_bucket: str, gcs_endpoint: str) -> None:
     driver = GCSDriver(gcs_bucket, GCSConfig(endpoint_url=gcs_endpoint, claim_timeout=1))
     try:
-        driver.put("k.~parts/claim", b"", if_none_match=True)  # left by a dead committer
+        driver.put("k.~parts/claim", b"", precondition=CREATE_ONLY)  # left by a dead committer
         upload_id, parts = _upload(driver, "k", [b"a"])
-        driver.complete_upload("k", upload_id, parts, if_none_match=True)
+        driver.complete_upload("k", upload_id, parts, precondition=CREATE_ONLY)
         assert driver.get("k") == b"a"
         assert list(driver.client.list_blobs(gcs_bucket)) != []
         assert [b.name for b in driver.client.list_blobs(gcs_bucket)] == ["k"]

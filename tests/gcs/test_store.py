@@ -16,6 +16,7 @@ import pytest
 
 import cargohold
 from cargohold import Descriptor, Info, Store
+from cargohold.drivers.base import CREATE_ONLY
 from cargohold.drivers.gcs import GCSDriver
 from cargohold.errors import UnavailableError
 
@@ -58,7 +59,7 @@ def test_walk_of_2500_blobs_uses_list_requests_only(gcs_store_url: str) -> None:
 
     def put(data: bytes) -> None:
         key = f"{prefix}/blobs/sha256/{hashlib.sha256(data).hexdigest()}"
-        driver.put(key, data, if_none_match=True)
+        driver.put(key, data, precondition=CREATE_ONLY)
 
     try:
         with ThreadPoolExecutor(8) as pool:

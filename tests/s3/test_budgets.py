@@ -10,7 +10,7 @@ import pytest
 
 import cargohold
 from cargohold import Descriptor, Store
-from cargohold.drivers.base import MiB
+from cargohold.drivers.base import CREATE_ONLY, MiB
 
 from .recorder import RequestRecorder
 
@@ -59,7 +59,7 @@ def test_walk_of_2500_unlabeled_blobs_is_three_list_requests(s3_store: Store) ->
 
     def put(data: bytes) -> None:
         key = f"{prefix}blobs/sha256/{hashlib.sha256(data).hexdigest()}"
-        s3_store.driver.put(key, data, if_none_match=True)
+        s3_store.driver.put(key, data, precondition=CREATE_ONLY)
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(put, blobs))

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from cargohold.drivers.base import MiB, Part
+from cargohold.drivers.base import CREATE_ONLY, IfMatch, MiB, Part
 from cargohold.drivers.s3 import S3Driver
 from cargohold.errors import (
     AlreadyExistsError,
@@ -54,20 +54,20 @@ def test_get_range_edges(s3_driver: S3Driver) -> None:
 
 
 def test_create_only_put(s3_driver: S3Driver) -> None:
-    s3_driver.put("k", b"one", if_none_match=True)
+    s3_driver.put("k", b"one", precondition=CREATE_ONLY)
     with pytest.raises(AlreadyExistsError):
-        s3_driver.put("k", b"two", if_none_match=True)
+        s3_driver.put("k", b"two", precondition=CREATE_ONLY)
     assert s3_driver.get("k") == b"one"
 
 
 def test_if_match_put(s3_driver: S3Driver) -> None:
     etag = s3_driver.put("k", b"one")
-    new = s3_driver.put("k", b"two", if_match=etag)
+    new = s3_driver.put("k", b"two", precondition=IfMatch(etag))
     assert s3_driver.get("k") == b"two"
     with pytest.raises(FailedPreconditionError):
-        s3_driver.put("k", b"three", if_match=etag)
+        s3_driver.put("k", b"three", precondition=IfMatch(etag))
     with pytest.raises(FailedPreconditionError):
-        s3_driver.put("gone", b"x", if_match=new)
+        s3_driver.put("gone", b"x", precondition=IfMatch(new))
     assert s3_driver.get("k") == b"two"
 
 
@@ -75,12 +75,12 @@ def test_delete(s3_driver: S3Driver) -> None:
     etag = s3_driver.put("k", b"one")
     s3_driver.put("k2", b"x")
     with pytest.raises(FailedPreconditionError):
-        s3_driver.delete("k", if_match='"0123"')
-    s3_driver.delete("k", if_match=etag)
+        s3_driver.delete("k", precondition=IfMatch('"0123"'))
+    s3_driver.delete("k", precondition=IfMatch(etag))
     with pytest.raises(NotFoundError):
         s3_driver.head("k")
     s3_driver.delete("k")  # missing is fine
-    s3_driver.delete("k", if_match=etag)  # missing is fine even with if_match
+    s3_driver.delete("k", precondition=IfMatch(etag))  # missing is fine even with if_match
     s3_driver.delete("k2")
     assert list(s3_driver.list("")) == []
 
@@ -104,7 +104,7 @@ def test_upload_session(s3_driver: S3Driver) -> None:
     assert s3_driver.list_parts("big", upload_id) == [p1, p2]
     with pytest.raises(FailedPreconditionError):
         s3_driver.complete_upload("big", upload_id, [p1, Part(2, 1000, '"bad"')])
-    s3_driver.complete_upload("big", upload_id, [p1, p2], if_none_match=True)
+    s3_driver.complete_upload("big", upload_id, [p1, p2], precondition=CREATE_ONLY)
     assert s3_driver.get("big") == first + second
     assert list(s3_driver.list_uploads("")) == []
     with pytest.raises(NotFoundError):
@@ -116,7 +116,7 @@ def test_complete_create_only_on_taken_key(s3_driver: S3Driver) -> None:
     upload_id = s3_driver.start_upload("taken")
     part = s3_driver.upload_part("taken", upload_id, 1, b"second")
     with pytest.raises(AlreadyExistsError):
-        s3_driver.complete_upload("taken", upload_id, [part], if_none_match=True)
+        s3_driver.complete_upload("taken", upload_id, [part], precondition=CREATE_ONLY)
     assert s3_driver.get("taken") == b"first"
     s3_driver.abort_upload("taken", upload_id)
     s3_driver.abort_upload("taken", upload_id)  # unknown session: not an error
@@ -125,7 +125,7 @@ def test_complete_create_only_on_taken_key(s3_driver: S3Driver) -> None:
 
 def test_complete_with_no_parts_makes_empty_object(s3_driver: S3Driver) -> None:
     upload_id = s3_driver.start_upload("zero")
-    s3_driver.complete_upload("zero", upload_id, [], if_none_match=True)
+    s3_driver.complete_upload("zero", upload_id, [], precondition=CREATE_ONLY)
     assert s3_driver.head("zero").size == 0
 
 
@@ -133,13 +133,13 @@ def test_copy_create_only_beyond_one_part(s3_driver: S3Driver) -> None:
     data = os.urandom(12 * MiB + 7)
     s3_driver.put("src", data)
     s3_driver.copy_part_size = 5 * MiB  # force UploadPartCopy into several parts
-    s3_driver.copy("src", "dst", if_none_match=True)
+    s3_driver.copy("src", "dst", precondition=CREATE_ONLY)
     assert s3_driver.get("dst") == data
     with pytest.raises(AlreadyExistsError):
-        s3_driver.copy("src", "dst", if_none_match=True)
+        s3_driver.copy("src", "dst", precondition=CREATE_ONLY)
     assert list(s3_driver.list_uploads("")) == []  # the losing copy left no session behind
     s3_driver.put("empty", b"")
-    s3_driver.copy("empty", "empty2", if_none_match=True)
+    s3_driver.copy("empty", "empty2", precondition=CREATE_ONLY)
     assert s3_driver.get("empty2") == b""
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from cargohold.drivers.base import CREATE_ONLY, IfMatch
 from cargohold.drivers.s3 import S3Driver
 
 from .conftest import open_s3
@@ -33,7 +34,7 @@ def _only(recorder: RequestRecorder, operation: str) -> Sent:
 def test_create_only_put_sends_if_none_match(
     s3_driver: S3Driver, recorded: RequestRecorder
 ) -> None:
-    s3_driver.put("k", b"x", if_none_match=True)
+    s3_driver.put("k", b"x", precondition=CREATE_ONLY)
     assert _only(recorded, "PutObject").headers.get("if-none-match") == "*"
 
 
@@ -42,11 +43,11 @@ def test_if_match_put_and_delete_send_if_match(
 ) -> None:
     etag = s3_driver.put("k", b"x")
     recorded.clear()
-    new_etag = s3_driver.put("k", b"y", if_match=etag)
+    new_etag = s3_driver.put("k", b"y", precondition=IfMatch(etag))
     assert _only(recorded, "PutObject").headers.get("if-match") == etag
     etag = new_etag
     recorded.clear()
-    s3_driver.delete("k", if_match=etag)
+    s3_driver.delete("k", precondition=IfMatch(etag))
     # A server without conditional deletes (LocalStack 4.x) answers NotImplemented and the
     # driver falls back to HEAD + DELETE; the first attempt always carries If-Match.
     deletes = [s for s in recorded.sent if s.operation == "DeleteObject"]
@@ -59,10 +60,10 @@ def test_create_only_complete_and_copy_send_if_none_match(
     upload_id = s3_driver.start_upload("m")
     part = s3_driver.upload_part("m", upload_id, 1, b"data")
     recorded.clear()
-    s3_driver.complete_upload("m", upload_id, [part], if_none_match=True)
+    s3_driver.complete_upload("m", upload_id, [part], precondition=CREATE_ONLY)
     assert _only(recorded, "CompleteMultipartUpload").headers.get("if-none-match") == "*"
     recorded.clear()
-    s3_driver.copy("m", "c", if_none_match=True)
+    s3_driver.copy("m", "c", precondition=CREATE_ONLY)
     assert recorded.operations() == [
         "HeadObject",
         "CreateMultipartUpload",

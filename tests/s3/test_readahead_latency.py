@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import cargohold
 from cargohold import Descriptor
-from tests.conformance.conftest import digest_of, random_bytes
+from cargohold.testing.helpers import digest_of, random_bytes
 from tests.emulators._latency import LatencyProxy
 from tests.emulators.moto import S3Endpoint
 

@@ -52,7 +52,17 @@ from .azure_blocks import (
 )
 from .azure_client import ClientSettings, service_client
 from .azure_errors import translate
-from .base import DriverLimits, MiB, ObjectInfo, Part, UploadInfo
+from .base import (
+    CREATE_ONLY,
+    CreateOnly,
+    DriverLimits,
+    IfMatch,
+    MiB,
+    ObjectInfo,
+    Part,
+    Precondition,
+    UploadInfo,
+)
 
 __all__ = ["AzureDriver", "from_url"]
 
@@ -104,12 +114,12 @@ def _object_info(key: str, props: BlobProperties, *, metadata: bool = True) -> O
     )
 
 
-def _conditions(if_none_match: bool = False, if_match: str | None = None) -> dict[str, Any]:
+def _conditions(precondition: Precondition | None) -> dict[str, Any]:
     """The SDK keywords for a create-only write or an etag check (or neither)."""
-    if if_none_match:
+    if precondition is CREATE_ONLY:
         return {"match_condition": MatchConditions.IfMissing}
-    if if_match is not None:
-        return {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
+    if isinstance(precondition, IfMatch):
+        return {"etag": precondition.etag, "match_condition": MatchConditions.IfNotModified}
     return {}
 
 
@@ -158,8 +168,7 @@ class AzureDriver:
         key: str,
         data: bytes,
         *,
-        if_none_match: bool = False,
-        if_match: str | None = None,
+        precondition: Precondition | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         try:
@@ -168,11 +177,11 @@ class AzureDriver:
                 length=len(data),
                 overwrite=True,
                 metadata=_encode_metadata(metadata),
-                **_conditions(if_none_match, if_match),
+                **_conditions(precondition),
                 standard_blob_tier=self._tier,
             )
         except AzureError as exc:
-            raise translate(exc, key, create_only=if_none_match) from exc
+            raise translate(exc, key, create_only=precondition is CREATE_ONLY) from exc
         return str(result["etag"])
 
     def get(self, key: str) -> bytes:
@@ -218,21 +227,21 @@ class AzureDriver:
         except AzureError as exc:
             raise translate(exc, f"list {prefix!r}") from exc
 
-    def delete(self, key: str, *, if_match: str | None = None) -> None:
+    def delete(self, key: str, *, precondition: IfMatch | None = None) -> None:
         try:
-            self._blob(key).delete_blob(**_conditions(if_match=if_match))
+            self._blob(key).delete_blob(**_conditions(precondition))
         except AzureError as exc:
             error = translate(exc, key)
             # Azure answers 412 (not 404) to If-Match on a missing blob.
             if isinstance(error, NotFoundError) or (
                 isinstance(error, FailedPreconditionError)
-                and if_match is not None
+                and precondition is not None
                 and not self._exists(key)
             ):
                 return
             raise error from exc
 
-    def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
+    def copy(self, src: str, dst: str, *, precondition: CreateOnly | None = None) -> str:
         """Server-side ``Copy Blob``; polls only if Azure schedules the copy asynchronously.
 
         Copies inside one account normally complete within the call (always on Azurite).
@@ -242,7 +251,7 @@ class AzureDriver:
         try:
             result = target.start_copy_from_url(
                 source.url,
-                **_conditions(if_none_match),
+                **_conditions(precondition),
                 standard_blob_tier=self._tier,
             )
             status = str(result.get("copy_status") or "success")
@@ -254,18 +263,19 @@ class AzureDriver:
                 props = target.get_blob_properties()
                 status, etag = str(props.copy.status), str(props.etag)
         except AzureError as exc:
-            raise translate(exc, f"copy {src} -> {dst}", create_only=if_none_match) from exc
+            create_only = precondition is CREATE_ONLY
+            raise translate(exc, f"copy {src} -> {dst}", create_only=create_only) from exc
         if status != "success":
             raise ServiceError(f"copy {src} -> {dst} ended as {status}")
         return etag
 
     def set_metadata(
-        self, key: str, metadata: Mapping[str, str], *, if_match: str | None = None
+        self, key: str, metadata: Mapping[str, str], *, precondition: IfMatch | None = None
     ) -> str:
         try:
             result = self._blob(key).set_blob_metadata(
                 _encode_metadata(metadata) or {},
-                **_conditions(if_match=if_match),
+                **_conditions(precondition),
             )
         except AzureError as exc:
             raise translate(exc, key) from exc
@@ -335,7 +345,12 @@ class AzureDriver:
         return bool(modified.timestamp() >= int(session_started(upload_id).timestamp()))
 
     def complete_upload(
-        self, key: str, upload_id: str, parts: Sequence[Part], *, if_none_match: bool = False
+        self,
+        key: str,
+        upload_id: str,
+        parts: Sequence[Part],
+        *,
+        precondition: CreateOnly | None = None,
     ) -> str:
         self._check_session(key, upload_id)
         blocks = []
@@ -347,12 +362,13 @@ class AzureDriver:
         try:
             result = self._blob(key).commit_block_list(
                 blocks,
-                **_conditions(if_none_match),
+                **_conditions(precondition),
                 standard_blob_tier=self._tier,
             )
         except AzureError as exc:
-            error = translate(exc, key, create_only=if_none_match)
-            if if_none_match and isinstance(error, FailedPreconditionError) and self._exists(key):
+            create_only = precondition is CREATE_ONLY
+            error = translate(exc, key, create_only=create_only)
+            if create_only and isinstance(error, FailedPreconditionError) and self._exists(key):
                 error = AlreadyExistsError(f"{key} already exists")
             raise error from exc
         return str(result["etag"])

@@ -6,7 +6,7 @@ request asked for, and the caller says so:
 
 * a create-only write (``If-None-Match: *``) that finds the key taken: Azurite and Azure answer
   409 ``BlobAlreadyExists``, Azure may also answer 412 ``ConditionNotMet``; both are
-  ``AlreadyExistsError``. Without ``create_only`` a 412 is an ``if_match`` miss.
+  ``AlreadyExistsError``. Without ``create_only`` a 412 is an ``IfMatch`` miss.
 * 400 ``InvalidBlockList``: a block named in a commit is not staged (another writer's commit
   discarded it, or its id is stale): ``FailedPreconditionError``.
 """

@@ -10,12 +10,22 @@ Errors: a driver raises only cargohold errors, translated from its SDK by one ta
 (``raise ... from exc``):
 
 * ``NotFoundError``: the object or upload session does not exist.
-* ``AlreadyExistsError``: a create-only write (``if_none_match=True``) found the key taken.
-* ``FailedPreconditionError``: an ``if_match`` etag did not match (or the object is gone), or a
+* ``AlreadyExistsError``: a create-only write (``precondition=CREATE_ONLY``) found the key taken.
+* ``FailedPreconditionError``: an ``IfMatch`` etag did not match (or the object is gone), or a
   part given to ``complete_upload`` is missing or has another etag.
 * ``InvalidArgumentError``: the service rejected the request as malformed.
 * ``UnavailableError``: the service could not be reached after the SDK's retries.
 * ``ServiceError``: any other permanent failure.
+
+Preconditions: a conditional write takes one ``precondition``, never two, with one meaning on
+every driver:
+
+* ``CREATE_ONLY`` (``put``, ``copy``, ``complete_upload``): write only if no object has the key,
+  else ``AlreadyExistsError`` and nothing is written.
+* ``IfMatch(etag)`` (``put``, ``set_metadata``, ``delete``): write only while the object's current
+  etag is ``etag``, else ``FailedPreconditionError``, also when the object is gone. The one
+  exception is ``delete``: an object that is already gone is what the delete asked for, so it is
+  not an error (an object present with another etag is).
 
 Upload sessions follow S3 multipart uploads: a session is started for the key that the
 completed object will have; parts are numbered from 1; every part but the last must be at
@@ -28,22 +38,57 @@ blocks and GCS composed objects map onto the same calls (see docs/architecture.m
 from __future__ import annotations
 
 import builtins
+import enum
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, TypeAlias, runtime_checkable
 
 __all__ = [
+    "CREATE_ONLY",
+    "CreateOnly",
     "Driver",
     "DriverLimits",
+    "IfMatch",
     "MetadataWriter",
     "ObjectInfo",
     "Part",
     "PositionalParts",
+    "Precondition",
     "UploadInfo",
 ]
 
 MiB = 1024 * 1024
+
+
+class CreateOnly(enum.Enum):
+    """Precondition: write only if no object has the key (else ``AlreadyExistsError``).
+
+    It has a single member, ``CREATE_ONLY``; test with ``precondition is CREATE_ONLY``.
+    """
+
+    CREATE_ONLY = "create-only"
+
+    def __repr__(self) -> str:
+        return "CREATE_ONLY"
+
+
+CREATE_ONLY: Final = CreateOnly.CREATE_ONLY
+"""The create-only precondition."""
+
+
+@dataclass(frozen=True)
+class IfMatch:
+    """Precondition: write only while the object's current etag is ``etag``.
+
+    Otherwise (another etag, or no object) the write raises ``FailedPreconditionError``.
+    """
+
+    etag: str
+
+
+Precondition: TypeAlias = CreateOnly | IfMatch
+"""What ``put`` accepts: create-only, or replace-if-current."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +100,8 @@ class ObjectInfo:
     modified: datetime
     """Time of the last write, timezone-aware UTC (service clock)."""
     etag: str
-    """Opaque version token; ``put(..., if_match=etag)`` succeeds only while it is current."""
+    """Opaque version token; ``put(..., precondition=IfMatch(etag))`` succeeds only while it is
+    current."""
     metadata: Mapping[str, str] | None = None
     """User metadata; ``None`` when a listing did not carry it."""
 
@@ -113,14 +159,13 @@ class Driver(Protocol):
         key: str,
         data: bytes,
         *,
-        if_none_match: bool = False,
-        if_match: str | None = None,
+        precondition: Precondition | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         """Write a whole object; return its etag.
 
-        ``if_none_match``: create-only, ``AlreadyExistsError`` if the key exists.
-        ``if_match``: replace only if the current etag equals it, else ``FailedPreconditionError``.
+        ``CREATE_ONLY``: ``AlreadyExistsError`` if the key exists. ``IfMatch(etag)``: replace only
+        if the current etag equals it, else ``FailedPreconditionError`` (also when it is gone).
         Metadata keys are lowercase ``[a-z0-9_]``, values printable ASCII.
         """
         ...
@@ -145,16 +190,19 @@ class Driver(Protocol):
         """
         ...
 
-    def delete(self, key: str, *, if_match: str | None = None) -> None:
+    def delete(self, key: str, *, precondition: IfMatch | None = None) -> None:
         """Delete an object; a missing object is not an error.
 
-        With ``if_match``, delete only if the current etag equals it (an object that exists with
-        another etag raises ``FailedPreconditionError``).
+        With ``IfMatch(etag)``, delete only if the current etag equals it (an object that exists
+        with another etag raises ``FailedPreconditionError``; one that is gone is not an error).
         """
         ...
 
-    def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
-        """Server-side copy of any size; return the new etag. Create-only with ``if_none_match``."""
+    def copy(self, src: str, dst: str, *, precondition: CreateOnly | None = None) -> str:
+        """Server-side copy of any size; return the new etag.
+
+        ``CREATE_ONLY``: ``AlreadyExistsError`` if ``dst`` exists.
+        """
         ...
 
     def start_upload(self, key: str) -> str:
@@ -175,11 +223,11 @@ class Driver(Protocol):
         upload_id: str,
         parts: Sequence[Part],
         *,
-        if_none_match: bool = False,
+        precondition: CreateOnly | None = None,
     ) -> str:
         """Assemble exactly ``parts`` (in order) into the object ``key``; return its etag.
 
-        Ends the session. ``AlreadyExistsError`` when ``if_none_match`` and the key exists;
+        Ends the session. ``AlreadyExistsError`` with ``CREATE_ONLY`` when the key exists;
         ``FailedPreconditionError`` if a part is missing or its etag differs.
         ``parts`` may be empty (a 0-byte object).
         """
@@ -203,9 +251,13 @@ class MetadataWriter(Protocol):
     """Optional capability: replace an object's metadata without rewriting its bytes."""
 
     def set_metadata(
-        self, key: str, metadata: Mapping[str, str], *, if_match: str | None = None
+        self, key: str, metadata: Mapping[str, str], *, precondition: IfMatch | None = None
     ) -> str:
-        """Replace all user metadata of ``key``; return the new etag."""
+        """Replace all user metadata of ``key``; return the new etag.
+
+        ``IfMatch(etag)``: only while the current etag equals it, else
+        ``FailedPreconditionError`` (also when it is gone).
+        """
         ...
 
 

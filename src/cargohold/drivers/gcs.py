@@ -8,7 +8,7 @@ Upload sessions are temporary objects joined by ``compose`` (see docs/drivers/gc
 
 Anything under a ``.~parts/`` segment is the driver's own and never appears in ``list``.
 
-Etags: an object's etag is ``"<generation>.<metageneration>"``; ``if_match`` sends both as
+Etags: an object's etag is ``"<generation>.<metageneration>"``; ``IfMatch`` sends both as
 ``ifGenerationMatch`` and ``ifMetagenerationMatch``, so a byte rewrite and a metadata update
 are both detected. Create-only writes send ``ifGenerationMatch=0``.
 """
@@ -37,10 +37,20 @@ from ..errors import (
     NotFoundError,
 )
 from ..registry import OpenedDriver, option_int, reject_unknown
-from .base import DriverLimits, MiB, ObjectInfo, Part, UploadInfo
+from .base import (
+    CREATE_ONLY,
+    CreateOnly,
+    DriverLimits,
+    IfMatch,
+    MiB,
+    ObjectInfo,
+    Part,
+    Precondition,
+    UploadInfo,
+)
 from .gcs_claim import CommitClaim
 from .gcs_client import GCSConfig, make_client
-from .gcs_errors import Precondition, is_transient, raise_translated
+from .gcs_errors import Condition, is_transient, raise_translated
 
 __all__ = ["GCSConfig", "GCSDriver", "from_url"]
 
@@ -163,13 +173,11 @@ class GCSDriver:
             blob.storage_class = self._config.storage_class
         return blob
 
-    def _call(
-        self, what: str, fn: Callable[[], _T], precondition: Precondition = Precondition.NONE
-    ) -> _T:
+    def _call(self, what: str, fn: Callable[[], _T], condition: Condition = Condition.NONE) -> _T:
         try:
             return fn()
         except Exception as exc:  # the table decides
-            raise_translated(exc, what, precondition)
+            raise_translated(exc, what, condition)
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
@@ -187,23 +195,20 @@ class GCSDriver:
         key: str,
         data: bytes,
         *,
-        if_none_match: bool = False,
-        if_match: str | None = None,
+        precondition: Precondition | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         blob = self._blob(key)
         blob.metadata = dict(metadata) if metadata else None
-        generation, metageneration = _match(if_match, key) if if_match is not None else (None, None)
-        if if_none_match:
-            generation, metageneration = 0, None
+        generation: int | None = None
+        metageneration: int | None = None
+        condition = Condition.NONE
+        if precondition is CREATE_ONLY:
+            generation, condition = 0, Condition.CREATE_ONLY
+        elif isinstance(precondition, IfMatch):
+            generation, metageneration = _match(precondition.etag, key)
+            condition = Condition.MATCH
         attempts = _Attempts()
-        precondition = (
-            Precondition.CREATE_ONLY
-            if if_none_match
-            else Precondition.MATCH
-            if if_match is not None
-            else Precondition.NONE
-        )
         try:
             blob.upload_from_string(
                 bytes(data),
@@ -218,9 +223,9 @@ class GCSDriver:
             # the 412 then comes from our own object. Same bytes and metadata == ours.
             if attempts.failed and self._is_same(key, data, metadata):
                 return self.head(key).etag
-            raise_translated(exc, key, precondition)
+            raise_translated(exc, key, condition)
         except Exception as exc:
-            raise_translated(exc, key, precondition)
+            raise_translated(exc, key, condition)
         return _etag(blob)
 
     def _is_same(self, key: str, data: bytes, metadata: Mapping[str, str] | None) -> bool:
@@ -304,7 +309,8 @@ class GCSDriver:
             if SESSIONS not in blob.name:
                 yield _info(blob, metadata=metadata)
 
-    def delete(self, key: str, *, if_match: str | None = None) -> None:
+    def delete(self, key: str, *, precondition: IfMatch | None = None) -> None:
+        if_match = precondition.etag if precondition is not None else None
         generation, metageneration = _match(if_match, key) if if_match else (None, None)
         if if_match:
             # GCS enforces the conditions below; this check also holds where a server (the
@@ -326,10 +332,10 @@ class GCSDriver:
         except api.NotFound:
             return
         except Exception as exc:
-            raise_translated(exc, key, Precondition.MATCH)
+            raise_translated(exc, key, Condition.MATCH)
 
-    def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
-        if not if_none_match:
+    def copy(self, src: str, dst: str, *, precondition: CreateOnly | None = None) -> str:
+        if precondition is not CREATE_ONLY:
             return self._rewrite(src, dst, None)
         with self._claim(dst):
             return self._rewrite(src, dst, 0)
@@ -354,19 +360,20 @@ class GCSDriver:
             if attempts.failed and if_generation_match == 0:
                 # We hold the claim on dst: an object there after a retried attempt is ours.
                 return self.head(dst).etag
-            raise_translated(exc, dst, Precondition.CREATE_ONLY)
+            raise_translated(exc, dst, Condition.CREATE_ONLY)
         except api.NotFound as exc:
             raise NotFoundError(f"copy source {src} not found") from exc
         except Exception as exc:
             raise_translated(exc, f"copy {src} -> {dst}")
 
     def set_metadata(
-        self, key: str, metadata: Mapping[str, str], *, if_match: str | None = None
+        self, key: str, metadata: Mapping[str, str], *, precondition: IfMatch | None = None
     ) -> str:
         """Replace all user metadata with one ``objects.update`` (PUT); bytes stay untouched.
 
-        ``if_match`` is the full etag: both the generation and the metageneration must match.
+        ``IfMatch`` is the full etag: both the generation and the metageneration must match.
         """
+        if_match = precondition.etag if precondition is not None else None
         generation, metageneration = _match(if_match, key) if if_match else (None, None)
         blob = self._bucket.blob(key)
         blob.metadata = dict(metadata)
@@ -383,11 +390,11 @@ class GCSDriver:
                 current = self.head(key)
                 if current.metadata == dict(metadata):
                     return current.etag
-            raise_translated(exc, key, Precondition.MATCH)
+            raise_translated(exc, key, Condition.MATCH)
         except api.NotFound as exc:
             raise NotFoundError(f"{key} not found") from exc
         except Exception as exc:
-            raise_translated(exc, key, Precondition.MATCH)
+            raise_translated(exc, key, Condition.MATCH)
         return _etag(blob)
 
     # -- create-only claims -----------------------------------------------------------------
@@ -402,7 +409,7 @@ class GCSDriver:
     def start_upload(self, key: str) -> str:
         upload_id = uuid.uuid4().hex
         marker = _session_prefix(key, upload_id) + _SESSION_MARKER
-        self.put(marker, b"", if_none_match=True)
+        self.put(marker, b"", precondition=CREATE_ONLY)
         return upload_id
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> Part:
@@ -440,7 +447,12 @@ class GCSDriver:
         return [Part(n, int(b.size or 0), str(b.generation)) for n, b in sorted(parts.items())]
 
     def complete_upload(
-        self, key: str, upload_id: str, parts: Sequence[Part], *, if_none_match: bool = False
+        self,
+        key: str,
+        upload_id: str,
+        parts: Sequence[Part],
+        *,
+        precondition: CreateOnly | None = None,
     ) -> str:
         marker, held = self._session(key, upload_id)
         if not marker:
@@ -454,8 +466,8 @@ class GCSDriver:
                 )
             sources.append((blob.name, int(blob.generation)))
         if not sources:
-            etag = self.put(key, b"", if_none_match=if_none_match)
-        elif if_none_match:
+            etag = self.put(key, b"", precondition=precondition)
+        elif precondition is CREATE_ONLY:
             with self._claim(key):
                 etag = self._compose_all(key, upload_id, sources, create_only=True)
         else:

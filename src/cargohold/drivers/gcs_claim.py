@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ..errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
-from .base import Driver
+from .base import CREATE_ONLY, Driver, IfMatch
 
 __all__ = ["CommitClaim"]
 
@@ -44,7 +44,7 @@ class CommitClaim:
         delay = 0.05
         while True:
             try:
-                self._etag = driver.put(self._name, b"", if_none_match=True)
+                self._etag = driver.put(self._name, b"", precondition=CREATE_ONLY)
             except AlreadyExistsError:
                 pass
             else:
@@ -61,7 +61,7 @@ class CommitClaim:
             age = (datetime.now(UTC) - held.modified).total_seconds()
             if age > timeout:
                 try:
-                    self._etag = driver.put(self._name, b"", if_match=held.etag)
+                    self._etag = driver.put(self._name, b"", precondition=IfMatch(held.etag))
                 except FailedPreconditionError:
                     continue
                 return self
@@ -72,7 +72,7 @@ class CommitClaim:
 
     def _release(self) -> None:
         if self._etag is not None:
-            self._driver.delete(self._name, if_match=self._etag)
+            self._driver.delete(self._name, precondition=IfMatch(self._etag))
             self._etag = None
 
     def __exit__(self, *exc: object) -> None:

@@ -1,7 +1,7 @@
 """The one table from google-cloud-storage / google-api-core exceptions to cargohold errors.
 
 HTTP 412 means different things depending on the precondition a request carried, so the caller
-says which one it sent (``Precondition``): a create-only write (``ifGenerationMatch=0``) that
+says which one it sent (``Condition``): a create-only write (``ifGenerationMatch=0``) that
 meets 412 found the key taken (``AlreadyExistsError``); a write guarded by an etag
 (``ifGenerationMatch=<g>`` / ``ifMetagenerationMatch=<m>``) found another version
 (``FailedPreconditionError``).
@@ -31,10 +31,10 @@ from ..errors import (
     UnavailableError,
 )
 
-__all__ = ["Precondition", "is_transient", "raise_translated", "translate"]
+__all__ = ["Condition", "is_transient", "raise_translated", "translate"]
 
 
-class Precondition(enum.Enum):
+class Condition(enum.Enum):
     """Which precondition a request carried, to read a 412 answer."""
 
     NONE = "none"
@@ -93,14 +93,12 @@ CREDENTIAL_HINT = (
 )
 
 
-def translate(
-    exc: BaseException, what: str, precondition: Precondition = Precondition.NONE
-) -> ContentError:
+def translate(exc: BaseException, what: str, condition: Condition = Condition.NONE) -> ContentError:
     """The cargohold error for an SDK exception raised while working on ``what``."""
     if isinstance(exc, ContentError):
         return exc
     if isinstance(exc, api.PreconditionFailed):
-        if precondition is Precondition.CREATE_ONLY:
+        if condition is Condition.CREATE_ONLY:
             return AlreadyExistsError(f"{what} already exists")
         return FailedPreconditionError(f"{what}: generation does not match")
     if isinstance(exc, api.NotModified):
@@ -115,10 +113,10 @@ def translate(
 
 
 def raise_translated(
-    exc: BaseException, what: str, precondition: Precondition = Precondition.NONE
+    exc: BaseException, what: str, condition: Condition = Condition.NONE
 ) -> NoReturn:
     """Raise ``translate(exc, ...)`` chained to ``exc``."""
-    raise translate(exc, what, precondition) from exc
+    raise translate(exc, what, condition) from exc
 
 
 def _describe(exc: BaseException) -> str:

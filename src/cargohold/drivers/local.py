@@ -3,7 +3,7 @@
 Objects are files under the root whose relative paths are the keys, so the layout mirrors the
 object-store layout. Every write goes to a temporary file in ``<root>/.cargohold/tmp`` that is
 fsynced and then renamed (or hard-linked, for create-only writes, which fails atomically if the
-name exists) into place; the directory is fsynced after. Conditional writes (``if_match``) hold
+name exists) into place; the directory is fsynced after. Conditional writes (``IfMatch``) hold
 an ``flock`` on a per-key lock file, so they are atomic across processes on one host.
 
 Upload sessions live in ``<root>/.cargohold/uploads/<id>/`` (the target key plus one file per
@@ -43,7 +43,17 @@ from ..errors import (
     UnavailableError,
 )
 from ..registry import OpenedDriver, option_int, reject_unknown
-from .base import DriverLimits, MiB, ObjectInfo, Part, UploadInfo
+from .base import (
+    CREATE_ONLY,
+    CreateOnly,
+    DriverLimits,
+    IfMatch,
+    MiB,
+    ObjectInfo,
+    Part,
+    Precondition,
+    UploadInfo,
+)
 
 __all__ = ["LocalDriver", "from_url"]
 
@@ -186,8 +196,8 @@ class LocalDriver:
             if handle is not None:
                 handle.close()  # closing releases the lock
 
-    def _link(self, src: Path, path: Path, *, if_none_match: bool) -> None:
-        """Put ``src`` at ``path`` (create-only with ``if_none_match``), creating its folders;
+    def _link(self, src: Path, path: Path, *, create_only: bool) -> None:
+        """Put ``src`` at ``path`` (create-only with ``create_only``), creating its folders;
         a folder that an emptied key's clean-up removes meanwhile is made again."""
         for _ in range(8):
             try:
@@ -195,7 +205,7 @@ class LocalDriver:
             except FileExistsError:
                 continue  # it existed, then was pruned before mkdir could check it: again
             try:
-                if if_none_match:
+                if create_only:
                     os.link(src, path)
                 else:
                     os.replace(src, path)
@@ -217,14 +227,14 @@ class LocalDriver:
                 return
             folder = folder.parent
 
-    def _place(self, tmp: Path, path: Path, *, if_none_match: bool) -> str:
-        """Move a finished temporary file to ``path`` (create-only with ``if_none_match``)."""
+    def _place(self, tmp: Path, path: Path, *, create_only: bool) -> str:
+        """Move a finished temporary file to ``path`` (create-only with ``create_only``)."""
         _stamp(tmp)
         # The etag from the file about to be placed (a link or rename keeps inode, mtime and
         # size): the placed name may already be gone again when this returns.
         etag = _etag(tmp.stat())
         try:
-            self._link(tmp, path, if_none_match=if_none_match)
+            self._link(tmp, path, create_only=create_only)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -238,23 +248,22 @@ class LocalDriver:
         key: str,
         data: bytes,
         *,
-        if_none_match: bool = False,
-        if_match: str | None = None,
+        precondition: Precondition | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         path = self._path(key)
         tmp = self._write_temp([data])
-        if if_match is None:
-            return self._place(tmp, path, if_none_match=if_none_match)
+        if not isinstance(precondition, IfMatch):
+            return self._place(tmp, path, create_only=precondition is CREATE_ONLY)
         with self._key_lock(key):
             try:
                 current = _etag(path.stat())
             except FileNotFoundError:
                 current = None
-            if current != if_match:
+            if current != precondition.etag:
                 os.unlink(tmp)
                 raise FailedPreconditionError(f"{key}: etag does not match")
-            return self._place(tmp, path, if_none_match=False)
+            return self._place(tmp, path, create_only=False)
 
     def get(self, key: str) -> bytes:
         try:
@@ -302,9 +311,9 @@ class LocalDriver:
         for key, st in keys:
             yield self._info(key, st)
 
-    def delete(self, key: str, *, if_match: str | None = None) -> None:
+    def delete(self, key: str, *, precondition: IfMatch | None = None) -> None:
         path = self._path(key)
-        if if_match is None:
+        if precondition is None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             self._prune(path)
@@ -314,13 +323,13 @@ class LocalDriver:
                 current = _etag(path.stat())
             except FileNotFoundError:
                 return
-            if current != if_match:
+            if current != precondition.etag:
                 raise FailedPreconditionError(f"{key}: etag does not match")
             with contextlib.suppress(FileNotFoundError):  # an unconditional delete won
                 os.unlink(path)
         self._prune(path)
 
-    def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
+    def copy(self, src: str, dst: str, *, precondition: CreateOnly | None = None) -> str:
         """A hard link where possible: objects are never changed in place (every write
         renames a new file over the name), so a link is as good as a copy and costs no I/O."""
         tmp = self._tmp / uuid.uuid4().hex
@@ -339,7 +348,7 @@ class LocalDriver:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise _translate(exc, src) from exc
-        return self._place(tmp, self._path(dst), if_none_match=if_none_match)
+        return self._place(tmp, self._path(dst), create_only=precondition is CREATE_ONLY)
 
     def _session(self, key: str, upload_id: str) -> Path:
         if not upload_id.isalnum():
@@ -420,7 +429,7 @@ class LocalDriver:
         return parts
 
     def _complete_positional(
-        self, key: str, folder: Path, parts: Sequence[Part], *, if_none_match: bool
+        self, key: str, folder: Path, parts: Sequence[Part], *, create_only: bool
     ) -> str:
         path = self._path(key)
         with self._session_lock(folder):
@@ -450,7 +459,7 @@ class LocalDriver:
         _stamp(done / "data")
         etag = _etag((done / "data").stat())
         try:
-            self._link(done / "data", path, if_none_match=if_none_match)
+            self._link(done / "data", path, create_only=create_only)
         finally:
             shutil.rmtree(done, ignore_errors=True)
         if self._fsync:
@@ -459,11 +468,17 @@ class LocalDriver:
         return etag
 
     def complete_upload(
-        self, key: str, upload_id: str, parts: Sequence[Part], *, if_none_match: bool = False
+        self,
+        key: str,
+        upload_id: str,
+        parts: Sequence[Part],
+        *,
+        precondition: CreateOnly | None = None,
     ) -> str:
         folder = self._session(key, upload_id)
+        create_only = precondition is CREATE_ONLY
         if parts and all(p.etag.startswith("at-") for p in parts):
-            return self._complete_positional(key, folder, parts, if_none_match=if_none_match)
+            return self._complete_positional(key, folder, parts, create_only=create_only)
         paths = []
         for part in parts:
             path = folder / f"{part.number:05d}"
@@ -482,7 +497,7 @@ class LocalDriver:
             if self._fsync:
                 out.flush()
                 os.fsync(out.fileno())
-        etag = self._place(tmp, self._path(key), if_none_match=if_none_match)
+        etag = self._place(tmp, self._path(key), create_only=create_only)
         shutil.rmtree(folder, ignore_errors=True)
         return etag
 

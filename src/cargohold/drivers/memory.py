@@ -19,7 +19,16 @@ from urllib.parse import SplitResult
 
 from ..errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 from ..registry import OpenedDriver, option_int, reject_unknown
-from .base import DriverLimits, ObjectInfo, Part, UploadInfo
+from .base import (
+    CREATE_ONLY,
+    CreateOnly,
+    DriverLimits,
+    IfMatch,
+    ObjectInfo,
+    Part,
+    Precondition,
+    UploadInfo,
+)
 
 __all__ = ["MemoryDriver", "from_url"]
 
@@ -80,11 +89,11 @@ class MemoryDriver:
     def limits(self) -> DriverLimits:
         return self._limits
 
-    def _check_match(self, key: str, if_match: str | None) -> None:
-        if if_match is None:
+    def _check_match(self, key: str, precondition: Precondition | None) -> None:
+        if not isinstance(precondition, IfMatch):
             return
         current = self._space.objects.get(key)
-        if current is None or current.etag != if_match:
+        if current is None or current.etag != precondition.etag:
             raise FailedPreconditionError(f"{key}: etag does not match")
 
     def put(
@@ -92,14 +101,13 @@ class MemoryDriver:
         key: str,
         data: bytes,
         *,
-        if_none_match: bool = False,
-        if_match: str | None = None,
+        precondition: Precondition | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         with self._space.lock:
-            if if_none_match and key in self._space.objects:
+            if precondition is CREATE_ONLY and key in self._space.objects:
                 raise AlreadyExistsError(f"{key} already exists")
-            self._check_match(key, if_match)
+            self._check_match(key, precondition)
             etag = _etag()
             self._space.objects[key] = _Object(bytes(data), _now(), etag, dict(metadata or {}))
             return etag
@@ -135,28 +143,28 @@ class MemoryDriver:
         found.sort(key=lambda info: info.key)
         yield from found
 
-    def delete(self, key: str, *, if_match: str | None = None) -> None:
+    def delete(self, key: str, *, precondition: IfMatch | None = None) -> None:
         with self._space.lock:
             if key not in self._space.objects:
                 return
-            self._check_match(key, if_match)
+            self._check_match(key, precondition)
             del self._space.objects[key]
 
-    def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
+    def copy(self, src: str, dst: str, *, precondition: CreateOnly | None = None) -> str:
         with self._space.lock:
             source = self._get(src)
-            if if_none_match and dst in self._space.objects:
+            if precondition is CREATE_ONLY and dst in self._space.objects:
                 raise AlreadyExistsError(f"{dst} already exists")
             etag = _etag()
             self._space.objects[dst] = _Object(source.data, _now(), etag, dict(source.metadata))
             return etag
 
     def set_metadata(
-        self, key: str, metadata: Mapping[str, str], *, if_match: str | None = None
+        self, key: str, metadata: Mapping[str, str], *, precondition: IfMatch | None = None
     ) -> str:
         with self._space.lock:
             obj = self._get(key)
-            self._check_match(key, if_match)
+            self._check_match(key, precondition)
             obj.metadata = dict(metadata)
             obj.modified = _now()
             obj.etag = _etag()
@@ -186,7 +194,12 @@ class MemoryDriver:
             return [Part(n, len(d), e) for n, (d, e) in sorted(upload.parts.items())]
 
     def complete_upload(
-        self, key: str, upload_id: str, parts: Sequence[Part], *, if_none_match: bool = False
+        self,
+        key: str,
+        upload_id: str,
+        parts: Sequence[Part],
+        *,
+        precondition: CreateOnly | None = None,
     ) -> str:
         with self._space.lock:
             upload = self._upload(key, upload_id)
@@ -198,7 +211,7 @@ class MemoryDriver:
                 if index < len(parts) - 1 and len(held[0]) < self._limits.min_part_size:
                     raise FailedPreconditionError(f"part {part.number} of {key} is too small")
                 chunks.append(held[0])
-            if if_none_match and key in self._space.objects:
+            if precondition is CREATE_ONLY and key in self._space.objects:
                 raise AlreadyExistsError(f"{key} already exists")
             etag = _etag()
             self._space.objects[key] = _Object(b"".join(chunks), _now(), etag, {})

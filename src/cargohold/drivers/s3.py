@@ -1,6 +1,6 @@
 """``s3://bucket/prefix``: Amazon S3 and S3-compatible services, through one botocore client.
 
-Create-only writes send ``If-None-Match: *`` (PutObject, CompleteMultipartUpload); ``if_match``
+Create-only writes send ``If-None-Match: *`` (PutObject, CompleteMultipartUpload); ``IfMatch``
 writes send ``If-Match`` (PutObject, DeleteObject). A create-only ``copy`` is a multipart upload
 on the destination filled by UploadPartCopy (one part per 5 GiB at most) and completed with
 ``If-None-Match: *``, so it is atomic and has no size limit. S3 user metadata can only change by
@@ -28,7 +28,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from ..registry import OpenedDriver, option_int, reject_unknown
-from .base import DriverLimits, MiB, ObjectInfo, Part, UploadInfo
+from .base import (
+    CREATE_ONLY,
+    CreateOnly,
+    DriverLimits,
+    IfMatch,
+    MiB,
+    ObjectInfo,
+    Part,
+    Precondition,
+    UploadInfo,
+)
 from .s3_errors import Condition, error_code, s3_errors
 
 if TYPE_CHECKING:
@@ -143,17 +153,16 @@ class S3Driver:
         key: str,
         data: bytes,
         *,
-        if_none_match: bool = False,
-        if_match: str | None = None,
+        precondition: Precondition | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data, **self._create}
         condition = Condition.NONE
-        if if_none_match:
+        if precondition is CREATE_ONLY:
             args["IfNoneMatch"] = "*"
             condition = Condition.CREATE_ONLY
-        if if_match is not None:
-            args["IfMatch"] = if_match
+        elif isinstance(precondition, IfMatch):
+            args["IfMatch"] = precondition.etag
             condition = Condition.IF_MATCH
         if metadata:
             # Protocol keys are [a-z0-9_]; many HTTP servers drop header names with "_",
@@ -200,8 +209,9 @@ class S3Driver:
                         item["Key"], item["Size"], _utc(item["LastModified"]), item["ETag"]
                     )
 
-    def delete(self, key: str, *, if_match: str | None = None) -> None:
+    def delete(self, key: str, *, precondition: IfMatch | None = None) -> None:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if_match = precondition.etag if precondition is not None else None
         if if_match is not None:
             if not self._conditional_delete:
                 self._delete_if_match_by_head(key, if_match)
@@ -230,10 +240,10 @@ class S3Driver:
             raise FailedPreconditionError(f"delete {key}: the object's etag does not match")
         self.delete(key)
 
-    def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
+    def copy(self, src: str, dst: str, *, precondition: CreateOnly | None = None) -> str:
         size = self.head(src).size
         if size == 0:
-            return self.put(dst, b"", if_none_match=if_none_match)
+            return self.put(dst, b"", precondition=precondition)
         upload_id = self.start_upload(dst)
         try:
             step = self.copy_part_size
@@ -246,7 +256,7 @@ class S3Driver:
                     parts = list(
                         pool.map(lambda r: self._copy_part(src, dst, upload_id, *r), ranges)
                     )
-            return self.complete_upload(dst, upload_id, parts, if_none_match=if_none_match)
+            return self.complete_upload(dst, upload_id, parts, precondition=precondition)
         except BaseException:
             self.abort_upload(dst, upload_id)
             raise
@@ -300,7 +310,12 @@ class S3Driver:
             ]
 
     def complete_upload(
-        self, key: str, upload_id: str, parts: Sequence[Part], *, if_none_match: bool = False
+        self,
+        key: str,
+        upload_id: str,
+        parts: Sequence[Part],
+        *,
+        precondition: CreateOnly | None = None,
     ) -> str:
         if not parts:  # S3 wants at least one part: a single empty one makes a 0-byte object
             parts = [self.upload_part(key, upload_id, 1, b"")]
@@ -311,7 +326,7 @@ class S3Driver:
             "MultipartUpload": {"Parts": self._complete_entries(key, upload_id, parts)},
         }
         condition = Condition.NONE
-        if if_none_match:
+        if precondition is CREATE_ONLY:
             args["IfNoneMatch"] = "*"
             condition = Condition.CREATE_ONLY
         with s3_errors(f"complete upload of {key}", condition):

@@ -19,12 +19,16 @@ from typing import Any, Protocol, TypeVar
 
 from ..errors import ContentError, InvalidArgumentError
 from .base import (
+    CREATE_ONLY,
+    CreateOnly,
     Driver,
     DriverLimits,
+    IfMatch,
     MetadataWriter,
     ObjectInfo,
     Part,
     PositionalParts,
+    Precondition,
     UploadInfo,
 )
 
@@ -94,6 +98,29 @@ def check_key(key: str) -> str:
     return key
 
 
+def _legacy_precondition(
+    precondition: Precondition | None, if_none_match: bool, if_match: str | None
+) -> Precondition | None:
+    """Translate the old ``if_none_match=`` / ``if_match=`` keywords (accepted for a while)."""
+    if not if_none_match and if_match is None:
+        return precondition
+    if precondition is not None or (if_none_match and if_match is not None):
+        raise InvalidArgumentError("give one precondition, not several")
+    return CREATE_ONLY if if_match is None else IfMatch(if_match)
+
+
+def _create_only(precondition: Precondition | None) -> CreateOnly | None:
+    if precondition is not None and not isinstance(precondition, CreateOnly):
+        raise InvalidArgumentError("this operation takes only a create-only precondition")
+    return precondition
+
+
+def _if_match(precondition: Precondition | None) -> IfMatch | None:
+    if precondition is not None and not isinstance(precondition, IfMatch):
+        raise InvalidArgumentError("this operation takes only an IfMatch precondition")
+    return precondition
+
+
 class MeteredDriver:
     """Validates keys and counts calls, then delegates to ``inner``."""
 
@@ -134,16 +161,16 @@ class MeteredDriver:
         key: str,
         data: bytes,
         *,
+        precondition: Precondition | None = None,
+        metadata: Mapping[str, str] | None = None,
         if_none_match: bool = False,
         if_match: str | None = None,
-        metadata: Mapping[str, str] | None = None,
     ) -> str:
         self._count("put")
         key = check_key(key)
+        precondition = _legacy_precondition(precondition, if_none_match, if_match)
         with self._call("put", key):
-            return self.inner.put(
-                key, data, if_none_match=if_none_match, if_match=if_match, metadata=metadata
-            )
+            return self.inner.put(key, data, precondition=precondition, metadata=metadata)
 
     def get(self, key: str) -> bytes:
         self._count("get")
@@ -167,17 +194,28 @@ class MeteredDriver:
         self._count("list")
         return self._call_iter("list", prefix, self.inner.list(prefix, metadata=metadata))
 
-    def delete(self, key: str, *, if_match: str | None = None) -> None:
+    def delete(
+        self, key: str, *, precondition: IfMatch | None = None, if_match: str | None = None
+    ) -> None:
         self._count("delete")
         key = check_key(key)
+        condition = _if_match(_legacy_precondition(precondition, False, if_match))
         with self._call("delete", key):
-            self.inner.delete(key, if_match=if_match)
+            self.inner.delete(key, precondition=condition)
 
-    def copy(self, src: str, dst: str, *, if_none_match: bool = False) -> str:
+    def copy(
+        self,
+        src: str,
+        dst: str,
+        *,
+        precondition: CreateOnly | None = None,
+        if_none_match: bool = False,
+    ) -> str:
         self._count("copy")
         src, dst = check_key(src), check_key(dst)
+        condition = _create_only(_legacy_precondition(precondition, if_none_match, None))
         with self._call("copy", f"{src} -> {dst}"):
-            return self.inner.copy(src, dst, if_none_match=if_none_match)
+            return self.inner.copy(src, dst, precondition=condition)
 
     def start_upload(self, key: str) -> str:
         self._count("start_upload")
@@ -209,12 +247,19 @@ class MeteredDriver:
             return self.inner.list_parts(key, upload_id)
 
     def complete_upload(
-        self, key: str, upload_id: str, parts: Sequence[Part], *, if_none_match: bool = False
+        self,
+        key: str,
+        upload_id: str,
+        parts: Sequence[Part],
+        *,
+        precondition: CreateOnly | None = None,
+        if_none_match: bool = False,
     ) -> str:
         self._count("complete_upload")
         key = check_key(key)
+        condition = _create_only(_legacy_precondition(precondition, if_none_match, None))
         with self._call("complete_upload", key):
-            return self.inner.complete_upload(key, upload_id, parts, if_none_match=if_none_match)
+            return self.inner.complete_upload(key, upload_id, parts, precondition=condition)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         self._count("abort_upload")
@@ -227,14 +272,20 @@ class MeteredDriver:
         return self._call_iter("list_uploads", prefix, self.inner.list_uploads(prefix))
 
     def set_metadata(
-        self, key: str, metadata: Mapping[str, str], *, if_match: str | None = None
+        self,
+        key: str,
+        metadata: Mapping[str, str],
+        *,
+        precondition: IfMatch | None = None,
+        if_match: str | None = None,
     ) -> str:
         self._count("set_metadata")
         if not isinstance(self.inner, MetadataWriter):
             raise InvalidArgumentError("this driver cannot change metadata in place")
         key = check_key(key)
+        condition = _if_match(_legacy_precondition(precondition, False, if_match))
         with self._call("set_metadata", key):
-            return self.inner.set_metadata(key, metadata, if_match=if_match)
+            return self.inner.set_metadata(key, metadata, precondition=condition)
 
     def close(self) -> None:
         self.inner.close()

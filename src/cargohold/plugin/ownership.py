@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..digests import parse_digest
+from ..drivers.base import CREATE_ONLY, IfMatch
 from ..errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -192,7 +193,7 @@ class Holdings:
         body = json.dumps({"node": self.node_id, "started_at": _now()}).encode()
         while True:
             try:
-                etag = self._driver.put(marker, body, if_none_match=True)
+                etag = self._driver.put(marker, body, precondition=CREATE_ONLY)
             except AlreadyExistsError:
                 self._wait_for_deletion(digest)
                 continue
@@ -209,7 +210,7 @@ class Holdings:
             finally:
                 # A waiter may have judged us dead and removed it already; nothing to undo then.
                 with contextlib.suppress(FailedPreconditionError, NotFoundError):
-                    self._driver.delete(marker, if_match=etag)
+                    self._driver.delete(marker, precondition=IfMatch(etag))
             return
 
     def _wait_for_deletion(self, digest: str) -> None:
@@ -225,7 +226,7 @@ class Holdings:
             if age > self._stale_after:
                 _log.warning("removing stale deletion marker", extra={"digest": digest})
                 with contextlib.suppress(FailedPreconditionError, NotFoundError):
-                    self._driver.delete(marker, if_match=obj.etag)
+                    self._driver.delete(marker, precondition=IfMatch(obj.etag))
                 continue
             self._sleep(delay)
             delay = min(delay * 2, 1.0)

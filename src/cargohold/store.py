@@ -478,3 +478,9 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def list_blobs(self) -> Iterator[tuple[str, int]]:
+        """Every committed blob as ``(digest, size)``, from listing pages alone: no label
+        requests (``walk`` gives labels). What a copy lists to learn what a store lacks."""
+        for digest, obj, _has_sidecar in self._listed_blobs():
+            yield str(digest), obj.size

@@ -21,7 +21,8 @@ _EMULATOR_DIR = Path(__file__).parent / "emulators"
 _EMULATOR_MODULES = sorted(
     f"tests.emulators.{p.stem}" for p in _EMULATOR_DIR.glob("*.py") if not p.stem.startswith("_")
 )
-pytest_plugins = _EMULATOR_MODULES
+# The conformance suite's markers; tests/conformance/test_suite.py runs the suite itself.
+pytest_plugins = ["cargohold.testing.plugin", *_EMULATOR_MODULES]
 pytest.register_assert_rewrite(*_EMULATOR_MODULES)
 
 
@@ -44,7 +45,6 @@ def _store_kinds() -> dict[str, str]:
 
 
 STORE_KINDS = _store_kinds()
-SHARED_KINDS = [k for k in STORE_KINDS if k != "memory"]
 
 
 @pytest.fixture
@@ -64,11 +64,10 @@ def store_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
-@pytest.fixture(params=SHARED_KINDS)
-def shared_store_url(request: pytest.FixtureRequest) -> str:
-    """Like ``store_url``, for stores that several OS processes can open at once."""
-    url: str = request.getfixturevalue(STORE_KINDS[request.param])
-    return url
+@pytest.fixture
+def cargohold_store_url(store_url: str) -> str:
+    """The conformance suite's one fixture (see docs/testing.md): every kind's fresh store."""
+    return store_url
 
 
 @pytest.fixture

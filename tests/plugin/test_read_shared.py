@@ -11,8 +11,8 @@ from cargohold import Descriptor
 from cargohold.plugin.gen import content_pb2 as pb
 from cargohold.plugin.readcache import ReaderCache, shared_readers
 from cargohold.store import Store
+from cargohold.testing.helpers import digest_of, random_bytes
 
-from ..conformance.conftest import digest_of, random_bytes
 from .conftest import Served
 
 PIECE = 32 * 1024

@@ -25,11 +25,14 @@ import pytest
 
 import cargohold
 from cargohold import ContentError, FailedPreconditionError, Store, UnavailableError
-
-from .conftest import digest_of, random_bytes, read_all
+from cargohold.testing.helpers import digest_of, random_bytes, read_all
 
 _SRC = Path(cargohold.__file__).parent
-_TRACED = {str(p) for p in _SRC.glob("*.py")} | {str(_SRC / "drivers" / "local.py")}
+_TRACED = (
+    {str(p) for p in _SRC.glob("*.py")}
+    | {str(p) for p in (_SRC / "ingest").glob("*.py")}
+    | {str(_SRC / "drivers" / "local.py")}
+)
 
 
 @functools.cache

@@ -20,7 +20,7 @@ from cargohold import (
 )
 from cargohold.ingest import IngestRecord, decode_state, encode_state
 
-from .conftest import digest_of, open_small, random_bytes, read_all
+from ..helpers import digest_of, open_small, random_bytes, read_all
 
 
 def _ingest_counting_copies(store: Store, ref: str, data: bytes, hint: str) -> int:
@@ -141,12 +141,12 @@ def test_a_commit_of_stored_bytes_is_already_exists_whatever_the_hint(cstore: St
 
 
 def test_a_wrong_hint_commit_after_an_abort_elsewhere_resurrects_nothing(
-    cstore: Store, store_url: str
+    cstore: Store, cargohold_store_url: str
 ) -> None:
     data = random_bytes(2 * cstore.part_size + 7, seed=309)
     writer = cstore.writer("aborted-liar", hint=digest_of(b"a wrong guess"))
     writer.write(data)
-    other = open_small(store_url)
+    other = open_small(cargohold_store_url)
     try:
         other.abort("aborted-liar")
     finally:

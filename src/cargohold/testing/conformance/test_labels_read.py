@@ -9,7 +9,7 @@ import pytest
 
 from cargohold import Info, InvalidArgumentError, NotFoundError, Store
 
-from .conftest import digest_of, random_bytes
+from ..helpers import digest_of, random_bytes
 
 
 def _with(info: Info, labels: dict[str, str]) -> Info:

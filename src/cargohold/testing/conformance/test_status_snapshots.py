@@ -17,7 +17,7 @@ import pytest
 
 from cargohold import ContentError, Store
 
-from .conftest import random_bytes
+from ..helpers import random_bytes
 
 DEADLINE = 30.0
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from cargohold import Descriptor, Store
 
-from .conftest import digest_of, random_bytes
+from ..helpers import digest_of, random_bytes
 
 LIST_CALLS = {"list", "list_parts", "list_uploads"}
 

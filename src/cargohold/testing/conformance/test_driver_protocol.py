@@ -15,7 +15,7 @@ from cargohold import (
 )
 from cargohold.drivers.base import Driver, Part
 
-from .conftest import random_bytes
+from ..helpers import random_bytes
 
 
 @pytest.fixture

@@ -22,10 +22,9 @@ from cargohold import (
     UnavailableError,
 )
 
-from .conftest import digest_of, open_small, random_bytes
+from ..helpers import CHILD_MODULE, child_env, digest_of, open_small, random_bytes
 
 pytestmark = pytest.mark.multiprocess
-ROOT = Path(__file__).resolve().parents[2]
 LEASE = 3.0
 
 
@@ -34,10 +33,10 @@ class Child:
 
     def __init__(self, url: str, options: dict[str, Any]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.conformance._child", url, json.dumps(options)],
+            [sys.executable, "-m", CHILD_MODULE, url, json.dumps(options)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            cwd=ROOT,
+            env=child_env(),
             text=True,
         )
 
@@ -62,7 +61,7 @@ class Child:
 
 
 @pytest.fixture
-def children(shared_store_url: str) -> Iterator[list[Child]]:
+def children(cargohold_shared_store_url: str) -> Iterator[list[Child]]:
     made: list[Child] = []
     yield made
     for child in made:
@@ -73,8 +72,8 @@ def children(shared_store_url: str) -> Iterator[list[Child]]:
 
 
 @pytest.fixture
-def mstore(shared_store_url: str) -> Iterator[Store]:
-    opened = open_small(shared_store_url, lease_timeout=LEASE)
+def mstore(cargohold_shared_store_url: str) -> Iterator[Store]:
+    opened = open_small(cargohold_shared_store_url, lease_timeout=LEASE)
     yield opened
     opened.close()
 
@@ -92,7 +91,7 @@ def _data_file(tmp_path: Path, data: bytes) -> str:
 
 
 def test_resume_in_another_process(
-    mstore: Store, shared_store_url: str, children: list[Child], tmp_path: Path
+    mstore: Store, cargohold_shared_store_url: str, children: list[Child], tmp_path: Path
 ) -> None:
     data = random_bytes(3 * mstore.part_size + 77, seed=50)
     path = _data_file(tmp_path, data)
@@ -101,7 +100,7 @@ def test_resume_in_another_process(
     writer.write(data[:cut])
     status, digest = writer.status(), writer.digest()
     writer.close()
-    child = _spawn(children, shared_store_url, mstore)
+    child = _spawn(children, cargohold_shared_store_url, mstore)
     assert child.ok("open", ref="cross") == cut
     offset, total, expected, started, updated = child.ok("status")
     assert (offset, total, expected) == (cut, len(data), digest_of(data))
@@ -117,9 +116,9 @@ def test_resume_in_another_process(
 
 
 def test_lock_held_by_another_process(
-    mstore: Store, shared_store_url: str, children: list[Child]
+    mstore: Store, cargohold_shared_store_url: str, children: list[Child]
 ) -> None:
-    child = _spawn(children, shared_store_url, mstore)
+    child = _spawn(children, cargohold_shared_store_url, mstore)
     child.ok("open", ref="held")
     with pytest.raises(UnavailableError):
         mstore.writer("held")
@@ -128,9 +127,9 @@ def test_lock_held_by_another_process(
 
 
 def test_dead_holder_stops_holding_after_the_lease_timeout(
-    mstore: Store, shared_store_url: str, children: list[Child]
+    mstore: Store, cargohold_shared_store_url: str, children: list[Child]
 ) -> None:
-    child = _spawn(children, shared_store_url, mstore)
+    child = _spawn(children, cargohold_shared_store_url, mstore)
     child.ok("open", ref="orphan")
     child.proc.send_signal(signal.SIGKILL)
     child.proc.wait(timeout=30)
@@ -147,12 +146,12 @@ def test_dead_holder_stops_holding_after_the_lease_timeout(
 
 
 def test_crash_mid_upload_resumes_at_last_durable_offset(
-    mstore: Store, shared_store_url: str, children: list[Child], tmp_path: Path
+    mstore: Store, cargohold_shared_store_url: str, children: list[Child], tmp_path: Path
 ) -> None:
     part = mstore.part_size
     data = random_bytes(8 * part + 5, seed=51)
     path = _data_file(tmp_path, data)
-    child = _spawn(children, shared_store_url, mstore)
+    child = _spawn(children, cargohold_shared_store_url, mstore)
     child.ok("open", ref="crash", digest=digest_of(data), size=len(data))
     # Slow writes, so that checkpoints (every lease_timeout / 3) happen along the way.
     child.ok("write", path=path, start=0, end=6 * part, step=part // 2, pause=LEASE / 8)
@@ -170,11 +169,11 @@ def test_crash_mid_upload_resumes_at_last_durable_offset(
 
 
 def test_taken_over_writer_fails_and_close_is_a_no_op(
-    mstore: Store, shared_store_url: str, children: list[Child], tmp_path: Path
+    mstore: Store, cargohold_shared_store_url: str, children: list[Child], tmp_path: Path
 ) -> None:
     data = random_bytes(2 * mstore.part_size, seed=52)
     path = _data_file(tmp_path, data)
-    child = _spawn(children, shared_store_url, mstore)
+    child = _spawn(children, cargohold_shared_store_url, mstore)
     child.ok("open", ref="stalled")
     child.ok("write", path=path, start=0, end=10)
     os.kill(child.proc.pid, signal.SIGSTOP)
@@ -192,11 +191,11 @@ def test_taken_over_writer_fails_and_close_is_a_no_op(
 
 @pytest.mark.slow
 def test_racing_commits_of_one_digest_exactly_one_wins(
-    mstore: Store, shared_store_url: str, children: list[Child], tmp_path: Path
+    mstore: Store, cargohold_shared_store_url: str, children: list[Child], tmp_path: Path
 ) -> None:
     data = random_bytes(2 * mstore.part_size + 99, seed=53)
     path = _data_file(tmp_path, data)
-    racers = [_spawn(children, shared_store_url, mstore) for _ in range(4)]
+    racers = [_spawn(children, cargohold_shared_store_url, mstore) for _ in range(4)]
     for index, racer in enumerate(racers):
         racer.ok("open", ref=f"racer-{index}")
         racer.ok("write", path=path, start=0, end=len(data))
@@ -223,12 +222,12 @@ def test_racing_commits_of_one_digest_exactly_one_wins(
 
 
 def test_writer_killed_before_its_first_checkpoint_leaves_no_session(
-    mstore: Store, shared_store_url: str, children: list[Child], tmp_path: Path
+    mstore: Store, cargohold_shared_store_url: str, children: list[Child], tmp_path: Path
 ) -> None:
     part = mstore.part_size
     data = random_bytes(3 * part + 9, seed=54)
     path = _data_file(tmp_path, data)
-    child = _spawn(children, shared_store_url, mstore)
+    child = _spawn(children, cargohold_shared_store_url, mstore)
     child.ok("open", ref="early", digest=digest_of(data), size=len(data))
     child.ok("write", path=path, start=0, end=2 * part + 1)
     child.proc.send_signal(signal.SIGKILL)

@@ -16,7 +16,7 @@ from cargohold.digests import parse_digest
 from cargohold.errors import NotFoundError
 from cargohold.readahead import PROCESS_BUDGET, ByteBudget
 
-from .conftest import open_small, random_bytes
+from ..helpers import open_small, random_bytes
 
 
 def _blob(
@@ -135,8 +135,8 @@ def test_concurrent_readers_of_one_reader(cstore: Store, ingest: Callable[..., s
     assert results[3] == data
 
 
-def test_blob_deleted_mid_read(store_url: str) -> None:
-    store = open_small(store_url, read_streams=2)
+def test_blob_deleted_mid_read(cargohold_store_url: str) -> None:
+    store = open_small(cargohold_store_url, read_streams=2)
     try:
         data = random_bytes(6 * store.part_size + 99, seed=6)
         digest = _commit(store, data)
@@ -188,7 +188,7 @@ def test_spent_budget_falls_back_to_exact_reads(cstore: Store, ingest: Callable[
 
 
 def _commit(store: Store, data: bytes) -> str:
-    from .conftest import digest_of
+    from ..helpers import digest_of
 
     with store.writer("deleted-mid-read") as writer:
         writer.write(data)

@@ -8,7 +8,7 @@ import pytest
 
 from cargohold import Descriptor, InvalidArgumentError, NotFoundError, Store
 
-from .conftest import digest_of, random_bytes
+from ..helpers import digest_of, random_bytes
 
 
 def _digests(store: Store, *filters: str) -> set[str]:

@@ -1,20 +1,37 @@
-"""Fixtures of the conformance suite: a store per kind with small parts, and helpers."""
+"""Helpers the conformance suite's tests share: digests, deterministic bytes, small-part stores.
+
+Importable on their own (``from cargohold.testing.helpers import random_bytes``) by a driver's
+own tests too.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator
-
-import pytest
+import sys
 
 import cargohold
 from cargohold import Store
 
+__all__ = [
+    "CHILD_MODULE",
+    "SMALL_PART",
+    "child_env",
+    "digest_of",
+    "open_small",
+    "random_bytes",
+    "read_all",
+    "urandom",
+]
+
 SMALL_PART = 64 * 1024
+
+# ``python -m CHILD_MODULE URL OPTIONS_JSON``: a store client in another OS process.
+CHILD_MODULE = "cargohold.testing.conformance._child"
 
 
 def digest_of(data: bytes, algorithm: str = "sha256") -> str:
+    """The OCI digest string of ``data``."""
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
@@ -24,31 +41,6 @@ def open_small(url: str, **options: object) -> Store:
     part = max(probe.driver.limits.min_part_size, SMALL_PART)
     probe.close()
     return cargohold.open_store(url, part_size=part, **options)
-
-
-@pytest.fixture
-def cstore(store_url: str) -> Iterator[Store]:
-    """The store under test, with small parts so multipart paths run on small blobs."""
-    opened = open_small(store_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-@pytest.fixture
-def ingest(cstore: Store) -> Callable[..., str]:
-    """Write ``data`` under a fresh ref and commit it; return its digest."""
-    counter = iter(range(1_000_000))
-
-    def run(data: bytes, labels: dict[str, str] | None = None, ref: str | None = None) -> str:
-        name = ref or f"ingest-{next(counter)}"
-        with cstore.writer(name) as writer:
-            writer.write(data)
-            writer.commit(len(data), digest_of(data), labels)
-        return digest_of(data)
-
-    return run
 
 
 def read_all(store: Store, digest: str) -> bytes:
@@ -67,4 +59,16 @@ def random_bytes(size: int, seed: int = 0) -> bytes:
 
 
 def urandom(size: int) -> bytes:
+    """``size`` bytes from the OS's random source."""
     return os.urandom(size)
+
+
+def child_env() -> dict[str, str]:
+    """The environment for a child store process: this one's, with this process's ``sys.path``.
+
+    A driver found through an entry point on a path added at run time (a test's ``sys.path``
+    insert, say) is then found by the child too.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env

@@ -6,7 +6,7 @@ import pytest
 import requests
 from google.api_core import exceptions as api
 
-from cargohold.drivers.gcs_errors import Precondition, is_transient, translate
+from cargohold.drivers.gcs_errors import Condition, is_transient, translate
 from cargohold.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -22,22 +22,22 @@ from cargohold.errors import (
 @pytest.mark.parametrize(
     ("exc", "precondition", "expected"),
     [
-        (api.NotFound("x"), Precondition.NONE, NotFoundError),
-        (api.PreconditionFailed("x"), Precondition.CREATE_ONLY, AlreadyExistsError),
-        (api.PreconditionFailed("x"), Precondition.MATCH, FailedPreconditionError),
-        (api.Conflict("x"), Precondition.NONE, AlreadyExistsError),
-        (api.BadRequest("x"), Precondition.NONE, InvalidArgumentError),
-        (api.Forbidden("x"), Precondition.NONE, PermissionDeniedError),
-        (api.Unauthorized("x"), Precondition.NONE, UnauthenticatedError),
-        (api.ServiceUnavailable("x"), Precondition.NONE, UnavailableError),
-        (api.InternalServerError("x"), Precondition.NONE, UnavailableError),
-        (api.TooManyRequests("x"), Precondition.NONE, UnavailableError),
-        (api.RetryError("gave up", None), Precondition.NONE, UnavailableError),
-        (requests.ConnectionError("refused"), Precondition.NONE, UnavailableError),
-        (RuntimeError("?"), Precondition.NONE, ServiceError),
+        (api.NotFound("x"), Condition.NONE, NotFoundError),
+        (api.PreconditionFailed("x"), Condition.CREATE_ONLY, AlreadyExistsError),
+        (api.PreconditionFailed("x"), Condition.MATCH, FailedPreconditionError),
+        (api.Conflict("x"), Condition.NONE, AlreadyExistsError),
+        (api.BadRequest("x"), Condition.NONE, InvalidArgumentError),
+        (api.Forbidden("x"), Condition.NONE, PermissionDeniedError),
+        (api.Unauthorized("x"), Condition.NONE, UnauthenticatedError),
+        (api.ServiceUnavailable("x"), Condition.NONE, UnavailableError),
+        (api.InternalServerError("x"), Condition.NONE, UnavailableError),
+        (api.TooManyRequests("x"), Condition.NONE, UnavailableError),
+        (api.RetryError("gave up", None), Condition.NONE, UnavailableError),
+        (requests.ConnectionError("refused"), Condition.NONE, UnavailableError),
+        (RuntimeError("?"), Condition.NONE, ServiceError),
     ],
 )
-def test_table(exc: Exception, precondition: Precondition, expected: type[Exception]) -> None:
+def test_table(exc: Exception, precondition: Condition, expected: type[Exception]) -> None:
     error = translate(exc, "obj", precondition)
     assert type(error) is expected
     assert "obj" in str(error)

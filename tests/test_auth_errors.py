@@ -20,7 +20,9 @@ from cargohold import (
     ServiceError,
     UnauthenticatedError,
 )
-from cargohold.drivers import azure_errors, gcs_errors, s3_errors
+from cargohold.drivers.azure import errors as azure_errors
+from cargohold.drivers.gcs import errors as gcs_errors
+from cargohold.drivers.s3 import errors as s3_errors
 from cargohold.plugin.codes import code_for
 
 

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from cargohold.drivers.azure import AzureDriver, from_azure_name, to_azure_name
+from cargohold.drivers.azure import AzureDriver
+from cargohold.drivers.azure.driver import from_azure_name, to_azure_name
 from cargohold.drivers.base import CREATE_ONLY, IfMatch, MetadataWriter, Part
 from cargohold.errors import (
     AlreadyExistsError,

@@ -6,7 +6,7 @@ import pytest
 import requests
 from google.api_core import exceptions as api
 
-from cargohold.drivers.gcs_errors import Condition, is_transient, translate
+from cargohold.drivers.gcs.errors import Condition, is_transient, translate
 from cargohold.errors import (
     AlreadyExistsError,
     FailedPreconditionError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from cargohold.drivers.s3_errors import Condition, s3_errors, translate
+from cargohold.drivers.s3.errors import Condition, s3_errors, translate
 from cargohold.errors import (
     AlreadyExistsError,
     ContentError,

@@ -17,8 +17,8 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import storage
 
-from .base import MiB
-from .gcs_errors import raise_translated
+from ..base import MiB
+from .errors import raise_translated
 
 __all__ = ["GCSConfig", "make_client"]
 

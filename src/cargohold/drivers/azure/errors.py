@@ -21,7 +21,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from ..errors import (
+from ...errors import (
     AlreadyExistsError,
     ContentError,
     FailedPreconditionError,

@@ -1,6 +1,6 @@
 """The S3 driver's one error table: botocore exceptions → cargohold errors.
 
-Every S3 call in ``s3.py`` runs inside ``s3_errors(...)``, which re-raises what botocore raised
+Every S3 call in ``driver.py`` runs inside ``s3_errors(...)``, which re-raises what botocore raised
 as a cargohold error, chained (``raise ... from exc``). botocore has already retried throttling,
 5xx answers and dropped connections (standard or adaptive retry mode) by the time an error gets
 here, so those become ``UnavailableError``.
@@ -30,7 +30,7 @@ from botocore.exceptions import (
 )
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from ..errors import (
+from ...errors import (
     AlreadyExistsError,
     ContentError,
     FailedPreconditionError,

@@ -19,7 +19,7 @@ import requests
 from google.api_core import exceptions as api
 from google.auth import exceptions as auth
 
-from ..errors import (
+from ...errors import (
     AlreadyExistsError,
     ContentError,
     FailedPreconditionError,

@@ -16,8 +16,8 @@ from azure.storage.blob import BlobServiceClient, ExponentialRetry
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from ..errors import InvalidArgumentError
-from .base import MiB
+from ...errors import InvalidArgumentError
+from ..base import MiB
 
 __all__ = ["ClientSettings", "service_client"]
 

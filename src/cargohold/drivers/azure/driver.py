@@ -1,7 +1,7 @@
 """``az://container/prefix`` (also ``azure://``): Azure Blob Storage through azure-storage-blob.
 
 Objects are block blobs. An upload session is a set of blocks staged on the target blob itself
-(see ``azure_blocks`` for the block ids); ``complete_upload`` commits exactly the blocks it is
+(see ``blocks`` for the block ids); ``complete_upload`` commits exactly the blocks it is
 given with ``Put Block List``, create-only with ``If-None-Match: *``. Staged blocks stay
 invisible to every reader until that commit, so nothing is ever visible under a key before the
 whole of it is. Azure keeps uncommitted blocks for 7 days, then drops them; there is no call to
@@ -34,25 +34,15 @@ from azure.storage.blob import (
     StandardBlobTier,
 )
 
-from ..errors import (
+from ...errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
     ServiceError,
 )
-from ..registry import OpenedDriver, option_int, reject_unknown
-from .azure_blocks import (
-    MAX_PART_NUMBER,
-    is_session_id,
-    new_block_id,
-    new_session_id,
-    parse_block_id,
-    session_started,
-)
-from .azure_client import ClientSettings, service_client
-from .azure_errors import translate
-from .base import (
+from ...registry import OpenedDriver, option_int, reject_unknown
+from ..base import (
     CREATE_ONLY,
     CreateOnly,
     DriverLimits,
@@ -63,6 +53,16 @@ from .base import (
     Precondition,
     UploadInfo,
 )
+from .blocks import (
+    MAX_PART_NUMBER,
+    is_session_id,
+    new_block_id,
+    new_session_id,
+    parse_block_id,
+    session_started,
+)
+from .client import ClientSettings, service_client
+from .errors import translate
 
 __all__ = ["AzureDriver", "from_url"]
 

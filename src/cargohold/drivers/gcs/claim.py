@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from ..errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
-from .base import CREATE_ONLY, Driver, IfMatch
+from ...errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
+from ..base import CREATE_ONLY, Driver, IfMatch
 
 __all__ = ["CommitClaim"]
 

@@ -30,14 +30,14 @@ from google.api_core import exceptions as api
 from google.api_core.retry import Retry
 from google.cloud import storage
 
-from ..errors import (
+from ...errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
 )
-from ..registry import OpenedDriver, option_int, reject_unknown
-from .base import (
+from ...registry import OpenedDriver, option_int, reject_unknown
+from ..base import (
     CREATE_ONLY,
     CreateOnly,
     DriverLimits,
@@ -48,9 +48,9 @@ from .base import (
     Precondition,
     UploadInfo,
 )
-from .gcs_claim import CommitClaim
-from .gcs_client import GCSConfig, make_client
-from .gcs_errors import Condition, is_transient, raise_translated
+from .claim import CommitClaim
+from .client import GCSConfig, make_client
+from .errors import Condition, is_transient, raise_translated
 
 __all__ = ["GCSConfig", "GCSDriver", "from_url"]
 

@@ -24,7 +24,7 @@ from cargohold.digests import (
     new_hasher,
     state_length,
 )
-from cargohold.ingest_state import decode_state, encode_state
+from cargohold.ingest.state import decode_state, encode_state
 
 INPUT = bytes((i * 7 + 3) & 0xFF for i in range(300))
 GOLDEN = {
@@ -137,7 +137,7 @@ def _half_written(store: cargohold.Store, ref: str, data: bytes) -> None:
 
 
 def _state_key(store: cargohold.Store, ref: str) -> str:
-    return f"{store._ingest_dir(ref)}/state"
+    return store.layout.state_key(ref)
 
 
 def _rewrite_record(store: cargohold.Store, ref: str, **changes: object) -> None:

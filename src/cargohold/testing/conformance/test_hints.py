@@ -19,6 +19,7 @@ from cargohold import (
     Store,
 )
 from cargohold.ingest import IngestRecord, decode_state, encode_state
+from cargohold.ingest import sessions as ingest_sessions
 
 from ..helpers import digest_of, open_small, random_bytes, read_all
 
@@ -174,7 +175,7 @@ def test_a_restart_that_fails_halfway_keeps_a_consistent_ingestion(
     def refuse(*args: object) -> None:
         raise ServiceError(f"{failing} refused")
 
-    target = cstore.driver if failing == "abort_upload" else cstore
+    target = cstore.driver if failing == "abort_upload" else ingest_sessions
     monkeypatch.setattr(target, failing, refuse)
     with pytest.raises(ContentError):
         if restart_by == "truncate":

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .digests import STATE_FORMAT, legacy_state, new_hasher, state_length
-from .drivers.base import MiB
-from .errors import ContentError, FailedPreconditionError, InvalidArgumentError
-from .types import Status
+from ..digests import STATE_FORMAT, legacy_state, new_hasher, state_length
+from ..drivers.base import MiB
+from ..errors import ContentError, FailedPreconditionError, InvalidArgumentError
+from ..types import Status
 
 __all__ = [
     "IngestRecord",
@@ -31,6 +31,7 @@ __all__ = [
     "encode_hash_state",
     "encode_state",
     "hasher_for",
+    "holds_record",
     "utcnow",
 ]
 
@@ -40,6 +41,7 @@ _STATE_PREFIX = f"v{STATE_FORMAT}:"
 
 
 def utcnow() -> datetime:
+    """Now, in UTC (the times of records and statuses)."""
     return datetime.now(UTC)
 
 

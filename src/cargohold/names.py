@@ -35,7 +35,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .digests import parse_digest
 from .drivers.base import CREATE_ONLY, Driver, IfMatch
@@ -49,6 +49,9 @@ from .errors import (
 from .layout import Layout
 from .types import Descriptor
 
+if TYPE_CHECKING:
+    from .store import Store
+
 __all__ = [
     "ANNOTATION_IMAGE_NAME",
     "ANNOTATION_REF_NAME",
@@ -57,6 +60,8 @@ __all__ = [
     "NameStore",
     "descriptor_from_json",
     "descriptor_to_json",
+    "index_entry",
+    "names_of",
     "validate_name",
 ]
 
@@ -172,7 +177,9 @@ def _entry_name(entry: object) -> str | None:
     return None
 
 
-def _entry_for(name: str, target: Descriptor) -> dict[str, Any]:
+def index_entry(name: str, target: Descriptor) -> dict[str, Any]:
+    """The ``index.json`` entry naming ``target`` ``name`` (both name annotations set; the
+    target's other annotations kept)."""
     annotations = {
         k: v
         for k, v in (target.annotations or {}).items()
@@ -284,7 +291,7 @@ class NameStore:
             wanted[name] = target
         for digest in sorted({t.digest for t in wanted.values()}):
             self._require_blob(digest, wanted)
-        entries = {name: _entry_for(name, target) for name, target in wanted.items()}
+        entries = {name: index_entry(name, target) for name, target in wanted.items()}
 
         def change(index: dict[str, Any]) -> None:
             kept = [e for e in index["manifests"] if _entry_name(e) not in entries]
@@ -348,3 +355,11 @@ class NameStore:
     def _ensure_layout_marker(self) -> None:
         with contextlib.suppress(AlreadyExistsError):
             self._driver.put(self._layout.oci_layout_key, OCI_LAYOUT, precondition=CREATE_ONLY)
+
+
+def names_of(store: Store) -> NameStore:
+    """The names of ``store``: its ``names`` attribute, or a NameStore over its driver."""
+    found = getattr(store, "names", None)
+    if isinstance(found, NameStore):
+        return found
+    return NameStore(store.driver, Layout(store.prefix))

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import click
 
 from .cli_context import CliState, default_store_url
+from .cli_copy import copy_command, verify_command
 from .cli_failures import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -63,7 +64,7 @@ def cli(ctx: click.Context, store_url: str | None, as_json: bool) -> None:
     _RUNNING[:] = [state]
 
 
-for _command in (ingest, get, info, ls, label, rm, active, abort):
+for _command in (ingest, get, info, ls, label, rm, active, abort, copy_command, verify_command):
     cli.add_command(_command)
 
 

@@ -1,0 +1,279 @@
+"""``images.copy`` and ``cargohold copy``: between every driver, only what the destination
+lacks, children before parents and names last, labels carried, sharding, a SIGKILL then a
+rerun, and a rerun with nothing to copy that costs the destination a listing."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import cargohold
+from cargohold import Store
+from cargohold.blob_reader import open_blob
+from cargohold.errors import DataLossError, NotFoundError
+from cargohold.images import graph
+from cargohold.images.copy import CopyProgress, copy, copy_ref, in_shard, names_of, parse_shard
+from cargohold.images.verify import verify
+from tests.conftest import STORE_KINDS
+
+from ._build import build_image, build_index
+
+PAIRS = [("file", "s3"), ("s3", "gcs"), ("gcs", "azure"), ("azure", "file")]
+LAYER_LABELS = {"example.com/built-by": "test", "containerd.io/distribution.source.x": "repo"}
+
+
+def _url(request: pytest.FixtureRequest, kind: str) -> str:
+    if kind not in STORE_KINDS:
+        pytest.fail(f"store kind {kind} is not configured (CARGOHOLD_TEST_STORES?)")
+    url: str = request.getfixturevalue(STORE_KINDS[kind])
+    return url
+
+
+@pytest.fixture
+def stores(request: pytest.FixtureRequest) -> Iterator[tuple[Store, Store]]:
+    src_kind, dst_kind = request.param
+    src = cargohold.open_store(_url(request, src_kind))
+    dst = cargohold.open_store(_url(request, dst_kind))
+    try:
+        yield src, dst
+    finally:
+        src.close()
+        dst.close()
+
+
+@pytest.fixture
+def file_pair(tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+    src = cargohold.open_store(f"file://{tmp_path / 'src'}")
+    dst = cargohold.open_store(f"file://{tmp_path / 'dst'}")
+    try:
+        yield src, dst
+    finally:
+        src.close()
+        dst.close()
+
+
+def _blobs(store: Store) -> dict[str, int]:
+    return dict(store.list_blobs())
+
+
+def _names(store: Store) -> dict[str, str]:
+    return {item.name: item.target.digest for item in names_of(store).list()}
+
+
+@pytest.mark.parametrize("stores", PAIRS, indirect=True, ids=[f"{a}-{b}" for a, b in PAIRS])
+def test_copy_named_images_then_all(stores: tuple[Store, Store]) -> None:
+    src, dst = stores
+    rng = random.Random(7)
+    app = build_image(src, rng, layers=(6 * 1024 * 1024 + 5, 3000), name="app:1")
+    other = build_image(src, rng, layers=(1000,), name="other:1", layer_labels=LAYER_LABELS)
+    platforms = [build_image(src, rng, layers=(2000, 2500), layer_labels=LAYER_LABELS)]
+    platforms.append(build_image(src, rng, layers=(100,)))
+    index, multi = build_index(src, platforms, name="multi:1")
+
+    summary = copy(src, dst, ["app:1", "multi:1"], concurrency=3)
+
+    wanted = app.blobs | multi
+    assert set(_blobs(dst)) == wanted
+    assert summary.blobs_copied == len(wanted) and summary.blobs_skipped == 0
+    assert summary.bytes_copied == sum(_blobs(src)[d] for d in wanted)
+    assert sorted(summary.names_written) == ["app:1", "multi:1"]
+    assert _names(dst) == {"app:1": app.manifest.digest, "multi:1": index.digest}
+    for digest in wanted:  # the same bytes, verified on the way out, and the same labels
+        with open_blob(dst, digest) as reader:
+            reader.read()
+        assert dst.info(digest).labels == src.info(digest).labels
+    assert dst.info(index.digest).labels  # gc labels went along
+    assert dst.info(platforms[0].layers[0].digest).labels == LAYER_LABELS
+
+    again = copy(src, dst, None)
+    assert set(_blobs(dst)) == set(_blobs(src))
+    assert again.blobs_copied == len(other.blobs)
+    assert again.blobs_skipped == len(wanted)
+    assert again.names_written == ["other:1"]
+    assert sorted(again.names_unchanged) == ["app:1", "multi:1"]
+    assert dst.info(other.layers[0].digest).labels == LAYER_LABELS
+    assert verify(dst).ok
+
+
+def test_children_before_parents_and_names_last(file_pair: tuple[Store, Store]) -> None:
+    """Seen after every blob the copy commits: every manifest and index at the destination
+    has all its children there, and no name has been written yet."""
+    src, dst = file_pair
+    rng = random.Random(11)
+    images = [build_image(src, rng, layers=(3000, 4000, 5000)) for _ in range(3)]
+    build_index(src, images, name="multi:1")
+    build_image(src, rng, layers=(1000, 2000), name="single:1")
+    checks: list[int] = []
+
+    def check(progress: CopyProgress) -> None:
+        if progress.blobs_done == len(checks):
+            return  # a byte count, not a finished blob
+        checks.append(progress.blobs_done)
+        assert _names(dst) == {}
+        here = _blobs(dst)
+        for digest in here:
+            with open_blob(dst, digest) as reader:
+                data = reader.read()
+            for child in graph.children("", data):
+                assert child.digest in here, f"{digest} is there before its child {child.digest}"
+
+    summary = copy(src, dst, ["multi:1", "single:1"], concurrency=2, progress=check)
+    assert summary.blobs_copied == len(checks) == len(_blobs(src))
+    assert set(_names(dst)) == {"multi:1", "single:1"}
+
+
+def test_rerun_with_nothing_to_copy_only_lists(file_store_url: str, s3_store_url: str) -> None:
+    with cargohold.open_store(file_store_url) as src, cargohold.open_store(s3_store_url) as dst:
+        rng = random.Random(3)
+        for i in range(3):
+            build_image(src, rng, layers=(1000, 2000), name=f"img{i}:latest")
+        copy(src, dst, None)
+        dst.driver.reset_calls()
+        summary = copy(src, dst, None)
+        calls = dict(dst.driver.calls)
+    assert summary.blobs_copied == 0 and summary.names_written == []
+    assert summary.blobs_skipped == 12 and len(summary.names_unchanged) == 3
+    # One listing of blobs/, and one read of index.json (a head, the get, a head to be sure
+    # the bytes are the ones that etag names): no request per blob, no write.
+    assert calls == {"list": 1, "head": 2, "get": 1}, calls
+
+
+def test_shards_together_are_the_whole(file_pair: tuple[Store, Store]) -> None:
+    src, dst = file_pair
+    rng = random.Random(5)
+    big = build_image(src, rng, layers=[500 + i for i in range(16)], name="big:1")
+    build_image(src, rng, layers=(10, 20, 30), name="small:1")
+    total = _blobs(src)
+    first = copy(src, dst, ["big:1", "small:1"], shard=(0, 2))
+    mine = {d for d in total if in_shard(d, (0, 2))}
+    assert set(_blobs(dst)) == mine
+    assert first.blobs_copied == len(mine)
+    assert first.blobs_other_shards == len(total) - len(mine)
+    # big:1's 19 blobs are never all in one shard (seeded): it waits for the other shard.
+    assert "big:1" in first.names_pending and "big:1" not in _names(dst)
+
+    second = copy(src, dst, ["big:1", "small:1"], shard=(1, 2))
+    assert second.blobs_copied == len(total) - len(mine)
+    assert set(_blobs(dst)) == set(total)
+    assert second.names_pending == []
+    assert _names(dst) == {"big:1": big.manifest.digest, **_names(src)}
+    assert sorted(first.names_written + second.names_written) == ["big:1", "small:1"]
+    assert verify(dst).ok
+
+
+def test_parse_shard() -> None:
+    assert parse_shard("1/3") == (1, 3)
+    for bad in ("3/3", "-1/2", "a/b", "1", "0/0"):
+        with pytest.raises(ValueError):
+            parse_shard(bad)
+
+
+def test_unknown_name_copies_nothing(file_pair: tuple[Store, Store]) -> None:
+    src, dst = file_pair
+    build_image(src, random.Random(1), name="app:1")
+    with pytest.raises(NotFoundError, match="nope:1"):
+        copy(src, dst, ["app:1", "nope:1"])
+    assert _blobs(dst) == {}
+
+
+def test_damaged_source_blob_is_refused(tmp_path: Path, file_pair: tuple[Store, Store]) -> None:
+    src, dst = file_pair
+    image = build_image(src, random.Random(2), layers=(5000,), name="app:1")
+    layer = image.layers[0].digest
+    path = tmp_path / "src" / "blobs" / "sha256" / layer.partition(":")[2]
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataLossError, match=layer):
+        copy(src, dst, ["app:1"])
+    assert layer not in _blobs(dst)
+    assert image.manifest.digest not in _blobs(dst)
+    assert _names(dst) == {}
+    assert [s.ref for s in dst.list_statuses()] == []  # no bad bytes kept to resume
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cargohold", *args]
+
+
+def test_cli_kill_then_rerun_copies_only_the_rest(file_store_url: str, s3_store_url: str) -> None:
+    """SIGKILL ``cargohold copy`` once a few blobs are at the destination; the same command
+    again copies exactly the others, and the name appears only at the end."""
+    dst_url = f"{s3_store_url}&lease_timeout=1"
+    with cargohold.open_store(file_store_url) as src:
+        image = build_image(src, random.Random(9), layers=[1024 * 1024 + i for i in range(14)])
+        names_of(src).set("app:1", image.manifest)
+        every = _blobs(src)
+    argv = _cli("copy", "--from", file_store_url, "--to", dst_url, "app:1", "--concurrency", "1")
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        with cargohold.open_store(s3_store_url) as watch:
+            deadline = time.monotonic() + 120
+            while len(_blobs(watch)) < 3:
+                assert child.poll() is None, child.communicate()
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            os.kill(child.pid, signal.SIGKILL)
+            child.communicate(timeout=30)
+            before = _blobs(watch)
+            assert 3 <= len(before) < len(every)
+            assert image.manifest.digest not in before  # the parent comes last
+            assert _names(watch) == {}
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    done = subprocess.run([*argv, "--json"], capture_output=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    summary = json.loads(done.stdout)
+    assert summary["blobs_skipped"] == len(before)
+    assert summary["blobs_copied"] == len(every) - len(before)
+    assert summary["names_written"] == ["app:1"]
+    with cargohold.open_store(s3_store_url) as dst:
+        assert _blobs(dst) == every
+        assert _names(dst) == {"app:1": image.manifest.digest}
+        assert [s.ref for s in dst.list_statuses()] == []
+        assert verify(dst).ok
+
+
+def test_cli_summary_and_usage(file_store_url: str, tmp_path: Path) -> None:
+    with cargohold.open_store(file_store_url) as src:
+        build_image(src, random.Random(4), name="app:1")
+    to = f"file://{tmp_path / 'copy'}"
+    done = subprocess.run(
+        _cli("copy", "--from", file_store_url, "--to", to, "--all"),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().startswith("copied 4 blobs")
+    assert "1 names written" in done.stdout.decode()
+    env = {**os.environ, "CARGOHOLD_STORE": file_store_url}
+    again = subprocess.run(
+        _cli("copy", "--to", to, "app:1", "--json"),
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr.decode()
+    assert json.loads(again.stdout)["blobs_skipped"] == 4
+    both = subprocess.run(
+        _cli("copy", "--to", to, "app:1", "--all"),
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert both.returncode == 2
+    assert copy_ref("sha256:" + "a" * 64) == "copy-sha256:" + "a" * 64

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import socket
 import threading
@@ -15,7 +17,8 @@ from google.api_core import exceptions as api
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from tests.emulators._recorder import RecordingProxy
+from cargohold import open_store, write_blob
+from tests.emulators._recorder import RecordedRequest, RecordingProxy
 from tests.emulators.recording import RecordedGCS
 
 
@@ -121,6 +124,12 @@ def test_resumable_uploads_come_back_through_the_proxy(gcs_recorder: RecordedGCS
     assert all(c.headers["content-range"].startswith("bytes ") for c in chunks)
     assert blob.download_as_bytes() == data  # a streamed response passes whole
 
+    # A multipart upload names its object in the metadata part, however big the media part.
+    medium = blob.bucket.blob("medium")
+    medium.upload_from_string(data, if_generation_match=0)
+    [upload] = proxy.find("upload:multipart", "medium")
+    assert upload.param("ifGenerationMatch") == "0" and upload.json["name"] == "medium"
+
 
 def test_concurrent_clients_are_all_recorded(gcs_recorder: RecordedGCS) -> None:
     bucket = _client(gcs_recorder.url).bucket(gcs_recorder.bucket)
@@ -147,8 +156,6 @@ def test_concurrent_clients_are_all_recorded(gcs_recorder: RecordedGCS) -> None:
 
 
 def test_operations_are_named_from_the_path() -> None:
-    from tests.emulators._recorder import RecordedRequest
-
     def op(method: str, path: str, **query: Any) -> tuple[str, str | None, str | None]:
         r = RecordedRequest(method, path, {k: [v] for k, v in query.items()}, {})
         return r.operation, r.bucket, r.object_name
@@ -201,3 +208,26 @@ def test_an_unreachable_emulator_is_a_502() -> None:
 def test_only_loopback_targets() -> None:
     with pytest.raises(ValueError, match="loopback"):
         RecordingProxy("http://192.0.2.1:80")
+
+
+_WRITES = ("upload:multipart", "upload:media", "upload:resumable", "compose", "rewrite", "copy")
+
+
+@pytest.mark.parametrize("size", [1000, 3 * 256 * 1024 + 17], ids=["one-put", "parts"])
+def test_a_store_commit_is_create_only_on_the_wire(gcs_recorder: RecordedGCS, size: int) -> None:
+    """What the recorder is for: the write that publishes a blob carries ``ifGenerationMatch=0``."""
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with open_store(gcs_recorder.store_url, part_size=256 * 1024) as store:
+        write_blob(store, "ref-1", io.BytesIO(data), expected=digest, size=size)
+        assert store.info(digest).size == size
+    suffix = "/blobs/sha256/" + digest.removeprefix("sha256:")
+    writes = [
+        r
+        for r in gcs_recorder.proxy.requests
+        if r.operation in _WRITES and (r.object_name or "").endswith(suffix)
+    ]
+    assert writes, [(r.operation, r.object_name) for r in gcs_recorder.proxy.requests]
+    final = writes[-1]
+    assert final.param("ifGenerationMatch") == "0"
+    assert final.status == 200

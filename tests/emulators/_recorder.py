@@ -30,8 +30,6 @@ import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -294,22 +292,31 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _json_of(content_type: str, body: bytes) -> Any:
     """The JSON a request carries: its body, or the first part of a multipart/related body."""
-    if not body or len(body) > _JSON_LIMIT:
-        return None
     lower = content_type.lower()
     with contextlib.suppress(ValueError):
-        if lower.startswith("application/json"):
+        if lower.startswith("application/json") and 0 < len(body) <= _JSON_LIMIT:
             return json.loads(body)
         if lower.startswith("multipart/related"):
-            message = BytesParser(policy=HTTP).parsebytes(
-                b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
-            )
-            for part in message.iter_parts():
-                payload = part.get_payload(decode=True)
-                if part.get_content_type() == "application/json" and isinstance(payload, bytes):
-                    return json.loads(payload)
-                break
+            return _metadata_part(content_type, body[:_JSON_LIMIT])
     return None
+
+
+def _metadata_part(content_type: str, head: bytes) -> Any:
+    """The JSON of a multipart upload's first part (its metadata), from the body's first bytes."""
+    boundary = ""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "boundary":
+            boundary = value.strip('"')
+    if not boundary:
+        return None
+    parts = head.split(b"--" + boundary.encode())
+    if len(parts) < 3:  # preamble, the metadata part, and at least the start of the media part
+        return None
+    headers, _, payload = parts[1].partition(b"\r\n\r\n")
+    if b"application/json" not in headers.lower():
+        return None
+    return json.loads(payload.strip())
 
 
 class RecordingProxy:

@@ -30,6 +30,7 @@ from .cli_failures import (
     emit,
     failure_for,
 )
+from .cli_images import export, images, import_
 from .cli_manage import abort, active, info, label, ls, rm
 from .cli_transfer import get, ingest
 
@@ -64,7 +65,21 @@ def cli(ctx: click.Context, store_url: str | None, as_json: bool) -> None:
     _RUNNING[:] = [state]
 
 
-for _command in (ingest, get, info, ls, label, rm, active, abort, copy_command, verify_command):
+for _command in (
+    ingest,
+    get,
+    info,
+    ls,
+    label,
+    rm,
+    active,
+    abort,
+    copy_command,
+    verify_command,
+    import_,
+    images,
+    export,
+):
     cli.add_command(_command)
 
 

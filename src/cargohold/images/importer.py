@@ -1,0 +1,160 @@
+"""Importing images from disk into a store: ``import_images(store, path, ...)``.
+
+``path`` is an OCI image layout directory, an OCI archive (a tar of a layout, maybe gzipped) or
+a docker-archive (``docker save``; see ``docker_archive``). The archive is read into a plan
+first (every image, name and blob known, manifests checked) so that a malformed archive is
+refused before anything is uploaded. Then:
+
+* every blob goes in through ``write_blob`` with its expected digest and size, so the store
+  checks each one as it commits it; blobs are written children first, so a manifest is never
+  committed before what it names;
+* a blob the store already has is not uploaded again (one ``info`` per blob);
+* manifests and indexes get containerd's ``containerd.io/gc.ref.content.*`` labels
+  (``graph.gc_labels``), merged into any labels they already have;
+* names are written last, in one ``set_many``: from the archive (ref.name annotations,
+  RepoTags) and ``names`` (only when the archive holds one image).
+
+Layers are streamed from the archive, never read whole into memory; an interrupted import
+resumes each blob's ingestion where it stopped when run again (refs are ``import-<digest>``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..errors import InvalidArgumentError, NotFoundError
+from ..helpers import write_blob
+from ..names import names_of, validate_name
+from ..store import Store
+from ..types import Descriptor
+from . import graph
+from .archive import ArchiveSource, open_source
+from .docker_archive import read_docker_archive
+from .oci_layout import read_oci_layout
+from .plan import ImportPlan, PlannedBlob
+
+__all__ = ["ImportResult", "ImportedImage", "import_images", "read_plan"]
+
+
+@dataclass(frozen=True)
+class ImportedImage:
+    """An image the import stored: its root descriptor and the names now pointing at it."""
+
+    target: Descriptor
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did."""
+
+    images: tuple[ImportedImage, ...]
+    blobs_imported: int
+    """Blobs written to the store."""
+    blobs_skipped: int
+    """Blobs the store already had."""
+    bytes_imported: int
+    """Bytes of the blobs written."""
+    format: str
+    """``oci`` or ``docker-archive``."""
+
+
+def read_plan(source: ArchiveSource, *, base_name: str | None = None) -> tuple[ImportPlan, str]:
+    """The import plan of an opened archive, and its format (``oci`` or ``docker-archive``).
+
+    An archive with both an ``index.json`` and a ``manifest.json`` (newer ``docker save``)
+    is read as the OCI layout it also is.
+    """
+    if source.has("index.json"):
+        return read_oci_layout(source, base_name=base_name), "oci"
+    if source.has("manifest.json"):
+        return read_docker_archive(source), "docker-archive"
+    raise InvalidArgumentError(
+        f"{source.path} is neither an OCI image layout (index.json) nor a docker-archive "
+        "(manifest.json)"
+    )
+
+
+def _add_names(plan: ImportPlan, names: Sequence[str]) -> None:
+    if not names:
+        return
+    for name in names:
+        validate_name(name)
+    if len(plan.images) != 1:
+        raise InvalidArgumentError(
+            f"the archive holds {len(plan.images)} images; --name applies only to an archive "
+            "of one image"
+        )
+    plan.add_image(plan.images[0].target, names)
+
+
+def _store_blob(store: Store, source: ArchiveSource, blob: PlannedBlob) -> bool:
+    """Write one blob unless the store has it; return whether it was written."""
+    desc = blob.desc
+    labels: dict[str, str] = {}
+    if blob.data is not None and graph.is_graph_type(desc.media_type):
+        labels = graph.gc_labels(desc.media_type, blob.data)
+    if not labels:
+        try:
+            store.info(desc.digest)
+        except NotFoundError:
+            pass
+        else:
+            return False
+    ref = f"import-{desc.digest}"
+    if blob.data is not None:
+        result = write_blob(
+            store,
+            ref,
+            io.BytesIO(blob.data),
+            expected=desc.digest,
+            size=desc.size,
+            labels=labels,
+        )
+    else:
+        assert blob.member is not None
+        with source.open(blob.member) as stream:
+            result = write_blob(store, ref, stream, expected=desc.digest, size=desc.size)
+    return not result.existed
+
+
+def import_images(
+    store: Store,
+    path: str | os.PathLike[str],
+    *,
+    names: Sequence[str] = (),
+    base_name: str | None = None,
+    progress: Callable[[Descriptor, bool], None] | None = None,
+) -> ImportResult:
+    """Import every image at ``path`` into ``store`` and name it; return what was done.
+
+    ``names``: more names for the image (the archive must hold exactly one). ``base_name``:
+    the repository to put before a bare tag found as an OCI ref.name (``app`` makes ``1.0``
+    into ``app:1.0``). ``progress(desc, written)`` is called after each blob.
+    """
+    if base_name is not None:
+        validate_name(base_name)
+        if any(c in base_name.rpartition("/")[2] for c in ":@"):
+            raise InvalidArgumentError(f"base name {base_name!r} must have no tag or digest")
+    with open_source(path) as source:
+        plan, kind = read_plan(source, base_name=base_name)
+        _add_names(plan, names)
+        plan.check_names()
+        imported = skipped = size = 0
+        for blob in plan.blobs:
+            written = _store_blob(store, source, blob)
+            if written:
+                imported += 1
+                size += blob.desc.size
+            else:
+                skipped += 1
+            if progress is not None:
+                progress(blob.desc, written)
+    wanted = {name: image.target for image in plan.images for name in image.names}
+    if wanted:
+        names_of(store).set_many(wanted)
+    images = tuple(ImportedImage(image.target, image.names) for image in plan.images)
+    return ImportResult(images, imported, skipped, size, kind)

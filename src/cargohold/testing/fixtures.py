@@ -12,11 +12,22 @@ from urllib.parse import urlsplit
 
 import pytest
 
+import cargohold
 from cargohold import Store
 
 from .helpers import digest_of, open_small
+from .leftovers import KINDS, AbortLog, find_leftovers
+from .plugin import CALL_REPORT
 
-__all__ = ["cargohold_shared_store_url", "cargohold_store_is_shared", "cstore", "ingest"]
+__all__ = [
+    "cargohold_leftover_check",
+    "cargohold_shared_store_url",
+    "cargohold_store_is_shared",
+    "cstore",
+    "ingest",
+]
+
+LEAVES_MARK = "cargohold_leaves"
 
 
 @pytest.fixture
@@ -59,3 +70,55 @@ def ingest(cstore: Store) -> Callable[..., str]:
         return digest_of(data)
 
     return run
+
+
+def _allowed_kinds(item: pytest.Item) -> set[str]:
+    allowed: set[str] = set()
+    for mark in item.iter_markers(LEAVES_MARK):
+        unknown = set(mark.args) - set(KINDS)
+        if unknown or not mark.args:
+            raise pytest.UsageError(
+                f"{item.nodeid}: {LEAVES_MARK} takes one or more of {', '.join(KINDS)}, "
+                f"got {mark.args!r}"
+            )
+        allowed.update(mark.args)
+    return allowed
+
+
+@pytest.fixture(autouse=True)
+def cargohold_leftover_check(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a passing test that used ``cargohold_store_url``: fail it if the store holds an
+    ingestion, a lease, an upload session or a stray object, unless the test is marked
+    ``@pytest.mark.cargohold_leaves(kind, ...)`` for that kind (see ``leftovers``)."""
+    if "cargohold_store_url" not in request.fixturenames:
+        yield
+        return
+    if not request.config.pluginmanager.has_plugin("cargohold.testing.plugin"):
+        raise pytest.UsageError(
+            "the conformance suite needs its plugin: add pytest_plugins = "
+            '["cargohold.testing.plugin"] to the root conftest.py (or run pytest -p '
+            "cargohold.testing.plugin)"
+        )
+    allowed = _allowed_kinds(request.node)
+    url: str = request.getfixturevalue("cargohold_store_url")
+    probe = cargohold.open_store(url)
+    driver_class = type(probe.driver.inner)
+    probe.close()
+    log = AbortLog()
+    with log.installed(driver_class):
+        yield
+    report = request.node.stash.get(CALL_REPORT, None)
+    if report is None or not report.passed:
+        return  # a failed or skipped test may leave anything; its own report says why
+    store = cargohold.open_store(url)
+    try:
+        found = find_leftovers(store.driver, store.prefix, log.aborted).without(allowed)
+    finally:
+        store.close()
+    if found:
+        lines = [f"  {kind}: {', '.join(keys)}" for kind, keys in sorted(found.items())]
+        pytest.fail(
+            "the test left these in the store (mark it "
+            f"@pytest.mark.{LEAVES_MARK}(kind, ...) if it means to):\n" + "\n".join(lines),
+            pytrace=False,
+        )

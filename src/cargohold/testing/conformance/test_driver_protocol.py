@@ -20,8 +20,14 @@ from ..helpers import random_bytes
 
 @pytest.fixture
 def raw(cstore: Store) -> Iterator[tuple[Driver, str]]:
+    """The unwrapped driver and a folder of its own; what a test leaves there is removed."""
     root = f"{cstore.prefix}/proto" if cstore.prefix else "proto"
-    yield cstore.driver.inner, root
+    driver = cstore.driver.inner
+    yield driver, root
+    for upload in list(driver.list_uploads(f"{root}/")):
+        driver.abort_upload(upload.key, upload.upload_id)
+    for info in list(driver.list(f"{root}/")):
+        driver.delete(info.key)
 
 
 def test_put_get_head_list_delete(raw: tuple[Driver, str]) -> None:

@@ -67,6 +67,7 @@ def test_update_missing_blob(cstore: Store) -> None:
         cstore.update(Info(digest, 0, None, None, {"a": "b"}))  # type: ignore[arg-type]
 
 
+@pytest.mark.cargohold_leaves("ingestion")
 @pytest.mark.parametrize(
     "labels",
     [{"": "v"}, {"k": "v" * 4096}, {"k" * 4000: "v" * 97}],

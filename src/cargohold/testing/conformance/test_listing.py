@@ -56,6 +56,7 @@ def test_walk_many_blobs(cstore: Store, ingest: Callable[..., str]) -> None:
     }
 
 
+@pytest.mark.cargohold_leaves("ingestion")
 def test_list_statuses_with_filters(cstore: Store) -> None:
     expected = digest_of(b"zzz")
     cstore.writer("ns/1/layer-a").close()
@@ -106,6 +107,7 @@ def test_abort(cstore: Store) -> None:
         cstore.abort("never-started")
 
 
+@pytest.mark.cargohold_leaves("ingestion")
 @pytest.mark.parametrize(
     "bad",
     [

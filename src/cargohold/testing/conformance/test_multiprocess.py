@@ -115,6 +115,7 @@ def test_resume_in_another_process(
         assert reader.read_at(0, len(data)) == data
 
 
+@pytest.mark.cargohold_leaves("ingestion")
 def test_lock_held_by_another_process(
     mstore: Store, cargohold_shared_store_url: str, children: list[Child]
 ) -> None:
@@ -126,6 +127,7 @@ def test_lock_held_by_another_process(
     mstore.writer("held").close()
 
 
+@pytest.mark.cargohold_leaves("ingestion")
 def test_dead_holder_stops_holding_after_the_lease_timeout(
     mstore: Store, cargohold_shared_store_url: str, children: list[Child]
 ) -> None:

@@ -32,6 +32,7 @@ def _in_thread(fn: object, timeout: float = DEADLINE) -> object:
     return result[0]
 
 
+@pytest.mark.cargohold_leaves("ingestion")
 def test_status_answers_while_the_writer_is_busy(cstore: Store) -> None:
     with cstore.writer("busy") as writer:
         writer.write(b"x" * 1000)
@@ -42,6 +43,7 @@ def test_status_answers_while_the_writer_is_busy(cstore: Store) -> None:
         assert [s.offset for s in listed] == [1000]  # type: ignore[attr-defined]
 
 
+@pytest.mark.cargohold_leaves("ingestion")
 def test_accepted_bytes_count_at_once_with_their_time(cstore: Store) -> None:
     with cstore.writer("accepted") as writer:
         writer.write(b"a" * 10)
@@ -58,6 +60,7 @@ def test_accepted_bytes_count_at_once_with_their_time(cstore: Store) -> None:
         assert settled.updated_at == status.updated_at  # stamped when answered, not applied
 
 
+@pytest.mark.cargohold_leaves("ingestion")
 def test_closing_writers_racing_with_status_listing_never_deadlock(cstore: Store) -> None:
     data = random_bytes(3 * cstore.part_size + 100, seed=9)
     stop = time.monotonic() + 6
@@ -98,6 +101,7 @@ def test_closing_writers_racing_with_status_listing_never_deadlock(cstore: Store
     assert not errors, errors
 
 
+@pytest.mark.cargohold_leaves("ingestion")
 @pytest.mark.parametrize("closing", [True, False])
 def test_reopening_a_ref_waits_for_a_closing_writer_only(cstore: Store, closing: bool) -> None:
     first = cstore.writer("reopen")

@@ -215,6 +215,7 @@ def test_commit_of_existing_blob_is_already_exists_and_removes_ingestion(
     assert read_all(cstore, digest) == data
 
 
+@pytest.mark.cargohold_leaves("ingestion")
 def test_second_writer_on_open_ref_is_unavailable(cstore: Store) -> None:
     first = cstore.writer("locked")
     with pytest.raises(UnavailableError):
@@ -228,6 +229,7 @@ def test_second_writer_on_open_ref_is_unavailable(cstore: Store) -> None:
     cstore.writer("locked").close()
 
 
+@pytest.mark.cargohold_leaves("ingestion")
 def test_aborted_writer_fails_next_write_and_commit(cstore: Store) -> None:
     writer = cstore.writer("aborted")
     writer.write(b"abc")
@@ -243,6 +245,7 @@ def test_aborted_writer_fails_next_write_and_commit(cstore: Store) -> None:
         assert fresh.status().offset == 0
 
 
+@pytest.mark.cargohold_leaves("ingestion")
 def test_writer_context_manager_closes_without_committing(cstore: Store) -> None:
     with cstore.writer("ctx") as writer:
         writer.write(b"kept")

@@ -157,6 +157,8 @@ def _own_children(doc: Mapping[str, Any]) -> list[Descriptor]:
             raise InvalidArgumentError(f"malformed {kind}: no config")
         config = descriptor_from_json(doc["config"], f"{kind} config")
         return [config, *_descriptors(doc, "layers", kind)]
+    if "manifests" not in doc:
+        raise InvalidArgumentError(f"malformed {kind}: no manifests")
     return _descriptors(doc, "manifests", kind)
 
 

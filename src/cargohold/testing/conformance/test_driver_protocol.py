@@ -13,7 +13,7 @@ from cargohold import (
     NotFoundError,
     Store,
 )
-from cargohold.drivers.base import Driver, Part
+from cargohold.drivers.base import CREATE_ONLY, Driver, IfMatch, Part
 
 from ..helpers import random_bytes
 
@@ -55,18 +55,18 @@ def test_put_get_head_list_delete(raw: tuple[Driver, str]) -> None:
 def test_create_only_and_compare_and_swap(raw: tuple[Driver, str]) -> None:
     driver, root = raw
     key = f"{root}/cas"
-    first = driver.put(key, b"one", if_none_match=True)
+    first = driver.put(key, b"one", precondition=CREATE_ONLY)
     with pytest.raises(AlreadyExistsError):
-        driver.put(key, b"two", if_none_match=True)
+        driver.put(key, b"two", precondition=CREATE_ONLY)
     assert driver.get(key) == b"one"
-    second = driver.put(key, b"two", if_match=first)
+    second = driver.put(key, b"two", precondition=IfMatch(first))
     assert second != first
     with pytest.raises(FailedPreconditionError):
-        driver.put(key, b"three", if_match=first)
+        driver.put(key, b"three", precondition=IfMatch(first))
     assert driver.get(key) == b"two"
     with pytest.raises(FailedPreconditionError):
-        driver.delete(key, if_match=first)
-    driver.delete(key, if_match=second)
+        driver.delete(key, precondition=IfMatch(first))
+    driver.delete(key, precondition=IfMatch(second))
     with pytest.raises(NotFoundError):
         driver.head(key)
 
@@ -74,10 +74,10 @@ def test_create_only_and_compare_and_swap(raw: tuple[Driver, str]) -> None:
 def test_copy(raw: tuple[Driver, str]) -> None:
     driver, root = raw
     driver.put(f"{root}/src", b"copied bytes")
-    driver.copy(f"{root}/src", f"{root}/dst", if_none_match=True)
+    driver.copy(f"{root}/src", f"{root}/dst", precondition=CREATE_ONLY)
     assert driver.get(f"{root}/dst") == b"copied bytes"
     with pytest.raises(AlreadyExistsError):
-        driver.copy(f"{root}/src", f"{root}/dst", if_none_match=True)
+        driver.copy(f"{root}/src", f"{root}/dst", precondition=CREATE_ONLY)
     with pytest.raises(NotFoundError):
         driver.copy(f"{root}/missing", f"{root}/dst2")
 
@@ -96,7 +96,7 @@ def test_upload_session_round_trip(raw: tuple[Driver, str], cstore: Store) -> No
     assert any(u.upload_id == upload for u in driver.list_uploads(root))
     with pytest.raises(NotFoundError):
         driver.head(key)  # nothing is visible before completion
-    driver.complete_upload(key, upload, parts, if_none_match=True)
+    driver.complete_upload(key, upload, parts, precondition=CREATE_ONLY)
     assert driver.get(key) == b"".join(chunks)
     assert not any(u.upload_id == upload for u in driver.list_uploads(root))
 
@@ -134,7 +134,7 @@ def test_create_only_completion(raw: tuple[Driver, str]) -> None:
     upload = driver.start_upload(key)
     part = driver.upload_part(key, upload, 1, b"second")
     with pytest.raises(AlreadyExistsError):
-        driver.complete_upload(key, upload, [part], if_none_match=True)
+        driver.complete_upload(key, upload, [part], precondition=CREATE_ONLY)
     assert driver.get(key) == b"first"
 
 

@@ -12,6 +12,7 @@ notes on the GCS driver's claim (docs/drivers/gcs.md).
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -122,3 +123,59 @@ def test_create_only_write_of_a_new_object_succeeds(
     gcs_recorder: RecordedGCS, operation: str, write: Write, enforced: bool
 ) -> None:
     assert write(gcs_recorder, "fresh", "ifGenerationMatch=0") == 200
+
+
+# Through the enforcing proxy, every write but a resumable upload answers as GCS does.
+STRICT = [(op, write) for op, write, _ in CASES if op != "upload:resumable"]
+
+
+@pytest.mark.parametrize(("operation", "write"), STRICT, ids=[c[0] for c in STRICT])
+def test_the_enforcing_proxy_answers_like_gcs(
+    gcs_strict_recorder: RecordedGCS, operation: str, write: Write
+) -> None:
+    gcs = gcs_strict_recorder
+    assert write(gcs, "fresh", "ifGenerationMatch=0") == 200
+    assert write(gcs, "fresh", "ifGenerationMatch=0") == 412
+    assert write(gcs, "fresh", "ifGenerationMatch=999999999") == 412
+    status, body, _ = _call("GET", f"{_base(gcs)}/fresh", b"", "application/json")
+    assert status == 200
+    generation = json.loads(body)["generation"]
+    assert write(gcs, "fresh", f"ifGenerationMatch={generation}") == 200
+    assert write(gcs, "fresh", "ifMetagenerationMatch=999") == 412
+    refused = [r for r in gcs.proxy.find(operation, "fresh") if r.status == 412]
+    assert len(refused) == 3
+
+
+def test_the_enforcing_proxy_checks_source_generations(gcs_strict_recorder: RecordedGCS) -> None:
+    gcs = gcs_strict_recorder
+    assert _media(gcs, "source", "") == 200
+    url = f"{_base(gcs)}/source/rewriteTo/b/{gcs.bucket}/o/copy?ifSourceGenerationMatch=1"
+    assert _call("POST", url, b"{}", "application/json")[0] == 412
+    body = {"sourceObjects": [{"name": "source", "objectPreconditions": {"ifGenerationMatch": 1}}]}
+    url = f"{_base(gcs)}/composed/compose"
+    assert _call("POST", url, json.dumps(body).encode(), "application/json")[0] == 412
+    assert _call("GET", f"{_base(gcs)}/copy", b"", "application/json")[0] == 404
+    assert _call("GET", f"{_base(gcs)}/composed", b"", "application/json")[0] == 404
+
+
+@pytest.mark.parametrize("write", [_compose, _rewrite], ids=["compose", "rewrite"])
+def test_racing_create_only_writes_one_wins_through_the_enforcing_proxy(
+    gcs_strict_recorder: RecordedGCS, write: Write
+) -> None:
+    _media(gcs_strict_recorder, "source", "")
+    statuses: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def race() -> None:
+        start.wait(10)
+        status = write(gcs_strict_recorder, "target", "ifGenerationMatch=0")
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=race) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(statuses) == [200] + [412] * 7

@@ -11,12 +11,17 @@ forwarded with a ``Content-Length``; responses are streamed back when their leng
 A ``Location`` header that points at the emulator is rewritten to point at the proxy, so the data
 requests of a resumable upload come back through it too.
 
+``enforce_preconditions=True`` makes the proxy answer 412 itself where GCS would and
+fake-gcs-server does not (compose, rewrite, copy, media uploads, updates, deletes; see
+``_gcs_preconditions``), each write of an object holding that object's lock from the check to
+the emulator's answer: racing create-only writes then behave as on GCS, one wins.
+
     with RecordingProxy("http://127.0.0.1:4443") as proxy:
         use(proxy.url)
         [compose] = proxy.find("compose", "blobs/sha256/ab...")
         assert compose.param("ifGenerationMatch") == "0"
 
-    python -m tests.emulators._recorder --target http://127.0.0.1:4443
+    python -m tests.emulators._recorder --target http://127.0.0.1:4443 [--enforce-preconditions]
 """
 
 from __future__ import annotations
@@ -28,11 +33,14 @@ import json
 import socket
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from ._gcs_preconditions import PRECONDITION_FAILED as _PRECONDITION_FAILED
+from ._gcs_preconditions import WRITES, unmet_precondition
 
 __all__ = ["DEFAULT_HEADERS", "RecordedRequest", "RecordingProxy"]
 
@@ -226,26 +234,49 @@ class _Handler(BaseHTTPRequestHandler):
         if body or self.command in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = str(len(body))
         try:
-            response = self._send_upstream(body, headers)
+            # Enforcing, a write holds its object's lock from the check through the emulator's
+            # answer, so that it and every other write of that object happen one at a time.
+            with proxy.object_lock(record):
+                if proxy.enforce_preconditions and unmet_precondition(record, self._metadata):
+                    record.status = 412
+                    self._send(412, "application/json", _PRECONDITION_FAILED)
+                    return
+                response = self._send_upstream(self.command, self.path, body, headers)
         except OSError as exc:
             record.status = 502
-            message = f"recording proxy: upstream failed: {exc}".encode()
-            self.send_response(502)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(message)))
-            self.end_headers()
-            self.wfile.write(message)
+            self._send(502, "text/plain", f"recording proxy: upstream failed: {exc}".encode())
             return
         record.status = response.status
         self._relay(response)
 
-    def _send_upstream(self, body: bytes, headers: dict[str, str]) -> http.client.HTTPResponse:
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _metadata(self, bucket: str, name: str) -> dict[str, Any] | None:
+        """The emulator's metadata of an object, or None if there is none."""
+        path = f"/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}"
+        response = self._send_upstream("GET", path, b"", {"Accept": "application/json"})
+        body = response.read()
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise OSError(f"metadata of {bucket}/{name}: HTTP {response.status}")
+        metadata: dict[str, Any] = json.loads(body)
+        return metadata
+
+    def _send_upstream(
+        self, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> http.client.HTTPResponse:
         host, port = self.server.proxy.target
         for attempt in (1, 2):
             if self._upstream is None:
                 self._upstream = http.client.HTTPConnection(host, port, timeout=_UPSTREAM_TIMEOUT)
             try:
-                self._upstream.request(self.command, self.path, body=body, headers=headers)
+                self._upstream.request(method, path, body=body, headers=headers)
                 return self._upstream.getresponse()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 # A kept-alive upstream connection the emulator closed meanwhile: reconnect once.
@@ -322,14 +353,22 @@ def _metadata_part(content_type: str, head: bytes) -> Any:
 class RecordingProxy:
     """Forward 127.0.0.1:<port> to ``target``, recording every request (see the module doc)."""
 
-    def __init__(self, target: str, *, headers: Iterable[str] = DEFAULT_HEADERS) -> None:
+    def __init__(
+        self,
+        target: str,
+        *,
+        headers: Iterable[str] = DEFAULT_HEADERS,
+        enforce_preconditions: bool = False,
+    ) -> None:
         parts = urlsplit(target if "://" in target else f"http://{target}")
         if parts.hostname not in ("127.0.0.1", "localhost") or parts.scheme != "http":
             raise ValueError(f"the proxy only forwards to http:// on loopback, got {target!r}")
         self.target = (parts.hostname, parts.port or 80)
         self.target_url = f"http://{parts.hostname}:{self.target[1]}"
         self.header_names = frozenset(h.lower() for h in headers)
+        self.enforce_preconditions = enforce_preconditions
         self._lock = threading.Lock()
+        self._object_locks: dict[tuple[str, str], tuple[threading.Lock, int]] = {}
         self._requests: list[RecordedRequest] = []
         self._connections: set[socket.socket] = set()
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -377,6 +416,27 @@ class RecordingProxy:
         with self._lock:
             self._connections.discard(conn)
 
+    @contextlib.contextmanager
+    def object_lock(self, request: RecordedRequest) -> Iterator[None]:
+        """Hold the lock of the object a write names (only when enforcing preconditions)."""
+        key = (request.bucket or "", request.object_name or "")
+        if not self.enforce_preconditions or request.operation not in WRITES or not key[1]:
+            yield
+            return
+        with self._lock:
+            lock, users = self._object_locks.get(key, (threading.Lock(), 0))
+            self._object_locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                lock, users = self._object_locks[key]
+                if users == 1:
+                    del self._object_locks[key]
+                else:
+                    self._object_locks[key] = (lock, users - 1)
+
     # -- what tests read ----------------------------------------------------------------------
 
     @property
@@ -412,8 +472,11 @@ def main() -> None:
     """Run a proxy in the foreground, printing one JSON line per request, until interrupted."""
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--target", required=True, help="http://127.0.0.1:PORT of the emulator")
+    p.add_argument(
+        "--enforce-preconditions", action="store_true", help="answer 412 where GCS would"
+    )
     args = p.parse_args()
-    with RecordingProxy(args.target) as proxy:
+    with RecordingProxy(args.target, enforce_preconditions=args.enforce_preconditions) as proxy:
         print(proxy.url, flush=True)
         seen = 0
         with contextlib.suppress(KeyboardInterrupt):

@@ -1,0 +1,243 @@
+"""Import and export against the real skopeo: an image built by hand as an OCI layout, turned
+by skopeo into a docker-archive and an OCI archive, imported into file:// and S3 (moto server)
+stores, exported again and read back by skopeo; and skopeo reading a file:// store directly."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import cargohold
+from cargohold import Store
+from cargohold.errors import (
+    AlreadyExistsError,
+    DataLossError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from cargohold.helpers import read_blob
+from cargohold.images import graph
+from cargohold.images.exporter import export
+from cargohold.images.importer import import_images
+from cargohold.names import names_of
+from tests.images.imagekit import BuiltImage, build_oci_layout, sha256, skopeo, skopeo_inspect
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One hand-built image in every form: OCI layout, docker-archive and OCI archive (both
+    written by skopeo), and a gzipped OCI archive."""
+    root = tmp_path_factory.mktemp("sources")
+    image = build_oci_layout(root / "layout", tag="1.0", layers=3)
+    layout = f"oci:{root / 'layout'}:1.0"
+    skopeo("copy", layout, f"docker-archive:{root / 'docker.tar'}:localhost/app:1.0")
+    skopeo("copy", layout, f"oci-archive:{root / 'oci.tar'}:localhost/app:2.0")
+    with (root / "oci.tar").open("rb") as plain, gzip.open(root / "oci.tar.gz", "wb") as packed:
+        shutil.copyfileobj(plain, packed)
+    return {"root": root, "image": image}
+
+
+@pytest.fixture(params=["file", "s3"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    fixture = {"file": "file_store_url", "s3": "s3_store_url"}[request.param]
+    url: str = request.getfixturevalue(fixture)
+    opened = cargohold.open_store(url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def stored(store: Store, digest: str) -> bytes:
+    """A blob's bytes, read (and digest-checked) from the store."""
+    sink = io.BytesIO()
+    read_blob(store, digest, sink)
+    return sink.getvalue()
+
+
+def test_import_oci_layout_directory(store: Store, sources: dict[str, object]) -> None:
+    root, image = sources["root"], sources["image"]
+    assert isinstance(root, Path) and isinstance(image, BuiltImage)
+    result = import_images(store, root / "layout", base_name="localhost/base")
+    assert result.format == "oci"
+    assert [(i.target.digest, i.names) for i in result.images] == [
+        (image.manifest_digest, ("localhost/base:1.0",))
+    ]
+    assert (result.blobs_imported, result.blobs_skipped) == (5, 0)
+    assert result.bytes_imported == sum(len(b) for b in image.blobs.values())
+    for digest, data in image.blobs.items():
+        assert stored(store, digest) == data
+    labels = store.info(image.manifest_digest).labels
+    assert labels == graph.gc_labels(graph.OCI_MANIFEST, image.manifest)
+    assert labels["containerd.io/gc.ref.content.config"] == sha256(image.config)
+    assert labels["containerd.io/gc.ref.content.l.2"] == sha256(image.layers[2])
+    named = names_of(store).get("localhost/base:1.0")
+    assert named.target.media_type == graph.OCI_MANIFEST
+    assert named.target.size == len(image.manifest)
+    # Again: everything is there already; names are set again, nothing uploaded.
+    again = import_images(store, root / "layout", names=["app:again"])
+    assert (again.blobs_imported, again.blobs_skipped, again.bytes_imported) == (0, 5, 0)
+    assert again.images[0].names == ("1.0", "app:again")
+    assert {n.name for n in names_of(store).list()} == {"localhost/base:1.0", "1.0", "app:again"}
+
+
+@pytest.mark.parametrize("archive", ["oci.tar", "oci.tar.gz"])
+def test_import_oci_archive(store: Store, sources: dict[str, object], archive: str) -> None:
+    root, image = sources["root"], sources["image"]
+    assert isinstance(root, Path) and isinstance(image, BuiltImage)
+    result = import_images(store, root / archive)
+    assert result.format == "oci"
+    [imported] = result.images
+    assert imported.names == ("localhost/app:2.0",)
+    # skopeo copied the OCI image as it is: the same manifest, config and layers.
+    assert imported.target.digest == image.manifest_digest
+    assert result.blobs_imported == 5
+    for digest, data in image.blobs.items():
+        assert stored(store, digest) == data
+
+
+def test_import_docker_archive(store: Store, sources: dict[str, object]) -> None:
+    root, image = sources["root"], sources["image"]
+    assert isinstance(root, Path) and isinstance(image, BuiltImage)
+    result = import_images(store, root / "docker.tar", names=["localhost/other:x"])
+    assert result.format == "docker-archive"
+    [imported] = result.images
+    assert imported.names == ("localhost/app:1.0", "localhost/other:x")
+    assert imported.target.media_type == graph.OCI_MANIFEST
+    manifest = json.loads(stored(store, imported.target.digest))
+    assert manifest["mediaType"] == graph.OCI_MANIFEST
+    assert manifest["config"]["mediaType"] == graph.OCI_CONFIG
+    # docker-archives hold uncompressed layers: their digests are the config's diff_ids.
+    assert [layer["digest"] for layer in manifest["layers"]] == image.diff_ids
+    assert {layer["mediaType"] for layer in manifest["layers"]} == {graph.OCI_LAYER}
+    config = stored(store, manifest["config"]["digest"])
+    assert json.loads(config)["rootfs"]["diff_ids"] == image.diff_ids
+    for layer, raw in zip(manifest["layers"], image.diff_ids, strict=True):
+        assert sha256(stored(store, layer["digest"])) == raw
+    labels = store.info(imported.target.digest).labels
+    assert labels == graph.gc_labels(graph.OCI_MANIFEST, stored(store, imported.target.digest))
+    assert set(graph.label_children(labels)) == {manifest["config"]["digest"], *image.diff_ids}
+    assert names_of(store).get("localhost/other:x").target.digest == imported.target.digest
+
+
+def test_export_is_read_by_skopeo(store: Store, sources: dict[str, object], tmp_path: Path) -> None:
+    root, image = sources["root"], sources["image"]
+    assert isinstance(root, Path) and isinstance(image, BuiltImage)
+    oci = import_images(store, root / "oci.tar").images[0]
+    docker = import_images(store, root / "docker.tar").images[0]
+    names = ["localhost/app:2.0", "localhost/app:1.0"]
+    archive = export(store, names, tmp_path / "out.tar")
+    directory = export(store, names, tmp_path / "out")
+    assert archive.archive and not directory.archive
+    expected = set(image.blobs) | {
+        docker.target.digest,
+        *(
+            d.digest
+            for d in graph.children(graph.OCI_MANIFEST, stored(store, docker.target.digest))
+        ),
+    }
+    assert archive.blobs == directory.blobs == len(expected)
+    written = {f"sha256:{p.name}" for p in (tmp_path / "out" / "blobs" / "sha256").iterdir()}
+    assert written == expected
+    for kind, path in [("oci-archive", tmp_path / "out.tar"), ("oci", tmp_path / "out")]:
+        for name, target in [
+            ("localhost/app:2.0", oci.target),
+            ("localhost/app:1.0", docker.target),
+        ]:
+            raw = skopeo("inspect", "--raw", f"{kind}:{path}:{name}")
+            assert sha256(raw.encode()) == target.digest  # byte-identical manifest
+            assert raw.encode() == stored(store, target.digest)
+    # Every blob in the directory is the store's bytes.
+    for blob in (tmp_path / "out" / "blobs" / "sha256").iterdir():
+        assert stored(store, f"sha256:{blob.name}") == blob.read_bytes()
+    index = json.loads((tmp_path / "out" / "index.json").read_text())
+    assert [
+        m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]
+    ] == names
+    # skopeo copies the export elsewhere and the blobs arrive intact.
+    skopeo(
+        "copy",
+        f"oci-archive:{tmp_path / 'out.tar'}:localhost/app:1.0",
+        f"oci:{tmp_path / 'copy'}:x",
+    )
+    copied = skopeo_inspect(f"oci:{tmp_path / 'copy'}:x")
+    assert copied["config"] == json.loads(stored(store, docker.target.digest))["config"]
+    # A directory that is not empty is not written over.
+    with pytest.raises(AlreadyExistsError):
+        export(store, names, tmp_path / "out")
+    with pytest.raises(NotFoundError):
+        export(store, ["localhost/missing:1"], tmp_path / "missing.tar")
+    assert not (tmp_path / "missing.tar").exists()
+
+
+def test_skopeo_reads_a_file_store(file_store_url: str, sources: dict[str, object]) -> None:
+    root, image = sources["root"], sources["image"]
+    assert isinstance(root, Path) and isinstance(image, BuiltImage)
+    with cargohold.open_store(file_store_url) as store:
+        import_images(store, root / "docker.tar", names=["localhost:5000/team/app:1.0"])
+        import_images(store, root / "layout", base_name="app")
+        directory = file_store_url.removeprefix("file://")
+        for name in ["localhost:5000/team/app:1.0", "localhost/app:1.0", "app:1.0"]:
+            raw = skopeo("inspect", "--raw", f"oci:{directory}:{name}")
+            assert raw.encode() == stored(store, names_of(store).get(name).target.digest)
+        info = json.loads(skopeo("inspect", f"oci:{directory}:app:1.0"))
+        assert info["Digest"] == image.manifest_digest
+        assert info["Layers"] == [sha256(layer) for layer in image.layers]
+        skopeo("copy", f"oci:{directory}:localhost/app:1.0", f"oci:{root.parent / 'fromstore'}:y")
+
+
+def test_refused_before_anything_is_named(
+    store: Store, sources: dict[str, object], tmp_path: Path
+) -> None:
+    root, image = sources["root"], sources["image"]
+    assert isinstance(root, Path) and isinstance(image, BuiltImage)
+    broken = tmp_path / "broken"
+    shutil.copytree(root / "layout", broken)
+    layer = broken / "blobs" / "sha256" / sha256(image.layers[1]).split(":")[1]
+    data = bytearray(layer.read_bytes())
+    data[100] ^= 0xFF
+    layer.write_bytes(bytes(data))
+    with pytest.raises((DataLossError, FailedPreconditionError)):
+        import_images(store, broken, names=["app:broken"])
+    assert names_of(store).list() == []
+    with pytest.raises(NotFoundError):
+        store.info(image.manifest_digest)  # parents never go in before their children
+    layer.unlink()
+    with pytest.raises(FailedPreconditionError, match="lacks"):
+        import_images(store, broken)
+    with pytest.raises(InvalidArgumentError):
+        import_images(store, root / "layout", names=["Bad:Name"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidArgumentError):
+        import_images(store, tmp_path / "empty")
+    (tmp_path / "junk.tar").write_bytes(b"not a tar at all" * 100)
+    with pytest.raises(InvalidArgumentError):
+        import_images(store, tmp_path / "junk.tar")
+    assert names_of(store).list() == []
+
+
+def test_two_images_take_no_single_name(store: Store, tmp_path: Path) -> None:
+    one = build_oci_layout(tmp_path / "one", tag="1")
+    two = build_oci_layout(tmp_path / "two", tag="2")
+    index = json.loads((tmp_path / "one" / "index.json").read_text())
+    index["manifests"] += json.loads((tmp_path / "two" / "index.json").read_text())["manifests"]
+    for blob in (tmp_path / "two" / "blobs" / "sha256").iterdir():
+        shutil.copy(blob, tmp_path / "one" / "blobs" / "sha256" / blob.name)
+    (tmp_path / "one" / "index.json").write_text(json.dumps(index))
+    with pytest.raises(InvalidArgumentError, match="2 images"):
+        import_images(store, tmp_path / "one", names=["app:x"])
+    result = import_images(store, tmp_path / "one", base_name="localhost/multi")
+    assert {i.target.digest: i.names for i in result.images} == {
+        one.manifest_digest: ("localhost/multi:1",),
+        two.manifest_digest: ("localhost/multi:2",),
+    }
+    for built in (one, two):
+        for blob_digest, data in built.blobs.items():
+            assert stored(store, blob_digest) == data

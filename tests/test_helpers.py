@@ -221,7 +221,7 @@ def test_empty_blob_is_verified(small: Store) -> None:
 
 def corrupt(store: Store, digest: str, data: bytes) -> None:
     """Replace the stored bytes behind the store's back (a driver-level overwrite)."""
-    store.driver.put(store.blob_key(parse_digest(digest)), data)
+    store.driver.put(store.layout.blob_key(parse_digest(digest)), data)
 
 
 def test_corrupted_blob_raises_data_loss(small: Store, tmp_path: Path) -> None:

@@ -30,9 +30,9 @@ from .errors import (
     NotFoundError,
     UnavailableError,
 )
+from .layout import SIDECAR_SUFFIX
 
 __all__ = [
-    "SIDECAR_SUFFIX",
     "LabelRecord",
     "LabelStore",
     "apply_update",
@@ -43,7 +43,6 @@ __all__ = [
 MAX_LABEL_BYTES = 4096
 MAX_LABEL_SET_BYTES = 16 * 1024 * 1024
 """One blob's label keys and values together, in UTF-8 bytes (a quarter of the largest message)."""
-SIDECAR_SUFFIX = ".labels"
 _INLINE_KEY = "cholabels"
 _SPILL_KEY = "chospill"
 _TIME_KEY = "chotime"

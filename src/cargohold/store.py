@@ -22,11 +22,11 @@ from .errors import InvalidArgumentError, NotFoundError
 from .filters import Filter, info_adaptor, parse_filters, status_adaptor
 from .ingest import IngestContext, Writer, WriterRegistry
 from .ingest.manager import abort_ingestion, ingestion_status, list_ingestions, open_writer
-from .ingest.sessions import load_state
-from .ingest.state import IngestRecord, utcnow
+from .ingest.state import utcnow
 from .labels import LabelRecord, LabelStore, check_fieldpaths, validate_labels
 from .layout import SIDECAR_SUFFIX, Layout
 from .locks import DEFAULT_LEASE_TIMEOUT, LeaseManager
+from .names import NameStore
 from .types import Descriptor, Info, Status
 
 __all__ = ["MAX_REF_BYTES", "Store"]
@@ -68,7 +68,9 @@ class Store:
     * ``part_size``, ``concurrency``, ``read_streams``, ``lease_timeout``: the settings.
     * ``executor``: the store's thread pool (readers and part uploads run on it).
     * ``leases`` and ``labels``: the ref leases and where labels are kept.
+    * ``names``: the store's image names (``index.json``; see ``names``).
     * ``clock``: the monotonic clock of checkpoints and bounded waits (tests replace it).
+    * ``list_blobs()``: every blob's digest and size from listing pages alone (image copy).
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class Store:
         self.read_streams = max(1, read_streams or limits.read_streams or self.concurrency)
         self.leases = LeaseManager(self.driver, self.lease_timeout)
         self.labels = LabelStore(self.driver)
+        self.names = NameStore(self.driver, self.layout)
         self.executor = ThreadPoolExecutor(
             max_workers=max(8, self.concurrency * 4), thread_name_prefix="cargohold"
         )
@@ -285,19 +288,6 @@ class Store:
         """Remove the ingestion and everything uploaded for it."""
         validate_ref(ref)
         abort_ingestion(self._ingest, ref)
-
-    # -- keys, for callers not yet on ``layout`` ----------------------------------------
-
-    def blob_key(self, digest: Digest) -> str:
-        """The key of a committed blob (``layout.blob_key``)."""
-        return self.layout.blob_key(digest)
-
-    def _ingest_dir(self, ref: str) -> str:
-        return self.layout.ingest_dir(ref)
-
-    def load_state(self, ref: str, *, with_tail: bool) -> tuple[IngestRecord, bytes] | None:
-        """Ingestion ``ref``'s saved record (``ingest.sessions.load_state``)."""
-        return load_state(self._ingest, ref, with_tail=with_tail)
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -68,7 +68,7 @@ def test_info_of_missing_blob_is_one_request(
 def _seed(store: Store, data: bytes, labels: dict[str, str]) -> str:
     """A committed, labelled blob written the way a commit writes it, in 2 requests not ~10."""
     digest = _digest(data)
-    key = store.blob_key(parse_digest(digest))
+    key = store.layout.blob_key(parse_digest(digest))
     etag = store.driver.put(key, data, precondition=CREATE_ONLY)
     now = datetime.now(UTC)
     store.labels.write(ObjectInfo(key, len(data), now, etag), LabelRecord(now, now, labels))

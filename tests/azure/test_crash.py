@@ -77,7 +77,7 @@ def test_sigkilled_writer_resumes_elsewhere_reusing_staged_blocks(
 
     store: Store = cargohold.open_store(azure_store_url, part_size=PART, lease_timeout=LEASE)
     try:
-        blob_key = store.blob_key(parse_digest(digest))
+        blob_key = store.layout.blob_key(parse_digest(digest))
         with pytest.raises(cargohold.NotFoundError):
             store.info(digest)
         staged = store.driver.list_uploads(blob_key)

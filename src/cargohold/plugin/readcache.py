@@ -64,7 +64,7 @@ class ReaderCache:
         entry = self._take(digest)
         if entry is not None and fresh:
             try:
-                self._store.driver.head(self._store.blob_key(parse_digest(digest)))
+                self._store.driver.head(self._store.layout.blob_key(parse_digest(digest)))
             except BaseException:
                 self._give(digest, entry)
                 self._discard(digest, entry)

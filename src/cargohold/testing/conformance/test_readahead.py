@@ -159,7 +159,7 @@ def test_blob_deleted_mid_read(cargohold_store_url: str) -> None:
 
 def test_memory_caps_per_reader_and_budget(cstore: Store, ingest: Callable[..., str]) -> None:
     data, digest = _blob(cstore, ingest, 6.3, seed=8)
-    key = cstore.blob_key(parse_digest(digest))
+    key = cstore.layout.blob_key(parse_digest(digest))
     part = cstore.part_size
     budget = ByteBudget(3 * part)
     reader = ReaderAt(cstore.driver, key, len(data), cstore.executor, part, 4, budget)
@@ -180,7 +180,7 @@ def test_memory_caps_per_reader_and_budget(cstore: Store, ingest: Callable[..., 
 
 def test_spent_budget_falls_back_to_exact_reads(cstore: Store, ingest: Callable[..., str]) -> None:
     data, digest = _blob(cstore, ingest, 2.2, seed=9)
-    key = cstore.blob_key(parse_digest(digest))
+    key = cstore.layout.blob_key(parse_digest(digest))
     budget = ByteBudget(0)
     with ReaderAt(cstore.driver, key, len(data), cstore.executor, cstore.part_size, 4, budget) as r:
         assert _sequential(r, 10_000) == data

@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+import importlib
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .content import Ingester, IngestManager, Manager, Provider, ReaderAt
 from .errors import (
@@ -25,12 +26,34 @@ from .errors import (
     UnauthenticatedError,
     UnavailableError,
 )
-from .helpers import open_blob, read_blob, write_blob
 from .ingest import Writer
 from .locks import DEFAULT_LEASE_TIMEOUT
 from .registry import STORE_OPTIONS, open_driver, parse_url
-from .store import Store
 from .types import Descriptor, Info, Status
+
+if TYPE_CHECKING:
+    from .helpers import open_blob, read_blob, write_blob
+    from .store import Store
+
+# Imported on first use, so that importing a lower layer (``cargohold.ingest``, a driver)
+# does not import the store on top of it.
+_LAZY = {
+    "Store": ".store",
+    "open_blob": ".helpers",
+    "read_blob": ".helpers",
+    "write_blob": ".helpers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names of ``_LAZY``, imported when first asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AlreadyExistsError",
@@ -83,6 +106,8 @@ def open_store(url: str, **options: Any) -> Store:
     (parallel ranged gets of one large read; the driver's default, else ``concurrency``).
     Everything else goes to the driver; unknown options raise InvalidArgumentError.
     """
+    from .store import Store
+
     parts, merged = parse_url(url, options)
     store_opts = {name: merged.pop(name) for name in list(merged) if name in STORE_OPTIONS}
     lease_timeout = _number(store_opts, "lease_timeout", float) or DEFAULT_LEASE_TIMEOUT

@@ -8,7 +8,8 @@ import gzip
 import io
 import json
 import shutil
-from collections.abc import Iterator
+import tarfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,114 @@ def test_two_images_take_no_single_name(store: Store, tmp_path: Path) -> None:
     for built in (one, two):
         for blob_digest, data in built.blobs.items():
             assert stored(store, blob_digest) == data
+
+
+def _rewrite_docker_archive(source: Path, dest: Path, layer_path: Callable[[str], str]) -> None:
+    """A copy of a docker-archive whose manifest.json names each layer by another path."""
+    with tarfile.open(source) as tar_in, tarfile.open(dest, "w") as tar_out:
+        manifest = json.loads(tar_in.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        for entry in manifest:
+            entry["Layers"] = [layer_path(layer) for layer in entry["Layers"]]
+        for member in tar_in.getmembers():
+            if member.name == "manifest.json":
+                continue
+            tar_out.addfile(member, tar_in.extractfile(member) if member.isfile() else None)
+        data = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar_out.addfile(info, io.BytesIO(data))
+
+
+def test_docker_archive_layouts(store: Store, sources: dict[str, object], tmp_path: Path) -> None:
+    """Layers named as legacy ``<id>/layer.tar`` symlinks, as ``./<hex>.tar`` and as newer
+    Docker's ``blobs/sha256/<hex>`` all import to the same image."""
+    root, image = sources["root"], sources["image"]
+    assert isinstance(root, Path) and isinstance(image, BuiltImage)
+    with tarfile.open(root / "docker.tar") as tar:
+        links = {
+            m.linkname.removeprefix("../"): m.name
+            for m in tar.getmembers()
+            if m.issym() and m.name.endswith("/layer.tar")
+        }
+    assert len(links) == 3
+    legacy = tmp_path / "legacy.tar"
+    _rewrite_docker_archive(root / "docker.tar", legacy, lambda layer: links[layer])
+    dotted = tmp_path / "dotted.tar"
+    _rewrite_docker_archive(root / "docker.tar", dotted, lambda layer: f"./{layer}")
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    with tarfile.open(root / "docker.tar") as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        (newer / "blobs" / "sha256").mkdir(parents=True)
+        for path in [manifest[0]["Config"], *manifest[0]["Layers"]]:
+            data = tar.extractfile(path).read()  # type: ignore[union-attr]
+            (newer / "blobs" / "sha256" / sha256(data)[7:]).write_bytes(data)
+    manifest[0]["Config"] = "blobs/sha256/" + manifest[0]["Config"].removesuffix(".json")
+    manifest[0]["Layers"] = [
+        "blobs/sha256/" + x.removesuffix(".tar") for x in manifest[0]["Layers"]
+    ]
+    (newer / "manifest.json").write_text(json.dumps(manifest))
+    first = import_images(store, root / "docker.tar")
+    for path in (legacy, dotted, newer):
+        again = import_images(store, path)
+        assert again.format == "docker-archive"
+        assert again.images == first.images
+        assert again.blobs_imported == 0
+
+
+def test_import_and_export_an_index(store: Store, tmp_path: Path) -> None:
+    """A multi-platform image: an index of two manifests (labels m.0, m.1 on the index)."""
+    amd = build_oci_layout(tmp_path / "amd", tag="a")
+    arm = build_oci_layout(tmp_path / "arm", tag="b")
+    layout = tmp_path / "multi"
+    shutil.copytree(amd.path, layout)
+    for blob in (arm.path / "blobs" / "sha256").iterdir():
+        shutil.copy(blob, layout / "blobs" / "sha256" / blob.name)
+    platforms = [("amd64", amd), ("arm64", arm)]
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": graph.OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": graph.OCI_MANIFEST,
+                    "digest": built.manifest_digest,
+                    "size": len(built.manifest),
+                    "platform": {"architecture": arch, "os": "linux"},
+                }
+                for arch, built in platforms
+            ],
+        }
+    ).encode()
+    (layout / "blobs" / "sha256" / sha256(index)[7:]).write_bytes(index)
+    top = {
+        "mediaType": graph.OCI_INDEX,
+        "digest": sha256(index),
+        "size": len(index),
+        "annotations": {"org.opencontainers.image.ref.name": "localhost/multi:1"},
+    }
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+    result = import_images(store, layout)
+    assert [(i.target.digest, i.names) for i in result.images] == [
+        (sha256(index), ("localhost/multi:1",))
+    ]
+    assert result.blobs_imported == 1 + len(amd.blobs) + len(arm.blobs)
+    assert store.info(sha256(index)).labels == {
+        "containerd.io/gc.ref.content.m.0": amd.manifest_digest,
+        "containerd.io/gc.ref.content.m.1": arm.manifest_digest,
+    }
+    for built in (amd, arm):
+        assert store.info(built.manifest_digest).labels == graph.gc_labels(
+            graph.OCI_MANIFEST, built.manifest
+        )
+    export(store, ["localhost/multi:1"], tmp_path / "multi-out.tar")
+    raw = skopeo("inspect", "--raw", f"oci-archive:{tmp_path / 'multi-out.tar'}:localhost/multi:1")
+    assert raw.encode() == index
+    skopeo(
+        "copy",
+        "--override-arch",
+        "arm64",
+        f"oci-archive:{tmp_path / 'multi-out.tar'}:localhost/multi:1",
+        f"oci:{tmp_path / 'arm-copy'}:x",
+    )
+    assert skopeo_inspect(f"oci:{tmp_path / 'arm-copy'}:x") == json.loads(arm.manifest)

@@ -5,10 +5,13 @@ stores, exported again and read back by skopeo; and skopeo reading a file:// sto
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
+import os
 import shutil
 import tarfile
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -353,3 +356,42 @@ def test_import_and_export_an_index(store: Store, tmp_path: Path) -> None:
         f"oci:{tmp_path / 'arm-copy'}:x",
     )
     assert skopeo_inspect(f"oci:{tmp_path / 'arm-copy'}:x") == json.loads(arm.manifest)
+
+
+@pytest.mark.slow
+def test_import_streams_layers(file_store_url: str, tmp_path: Path) -> None:
+    """A 128 MiB layer goes in without ever being held in memory whole (Python's peak
+    allocation stays below the layer's size: the store's writer window, nothing more)."""
+    size = 128 * 1024 * 1024
+    payload = tmp_path / "payload.bin"
+    with payload.open("wb") as out:
+        for _ in range(size // (1 << 20)):
+            out.write(os.urandom(1 << 20))
+    layer = tmp_path / "layer.tar"
+    with tarfile.open(layer, "w") as tar:
+        tar.add(payload, "payload.bin")
+    payload.unlink()
+    hasher = hashlib.sha256()
+    with layer.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            hasher.update(chunk)
+    diff_id = f"sha256:{hasher.hexdigest()}"
+    config = json.dumps({"os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}})
+    manifest = json.dumps([{"Config": "c.json", "RepoTags": ["big:1"], "Layers": ["l/layer.tar"]}])
+    with tarfile.open(tmp_path / "big.tar", "w") as tar:
+        tar.add(layer, "l/layer.tar")
+        for name, text in [("c.json", config), ("manifest.json", manifest)]:
+            info = tarfile.TarInfo(name)
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text.encode()))
+    layer.unlink()
+    with cargohold.open_store(file_store_url) as store:
+        tracemalloc.start()
+        try:
+            result = import_images(store, tmp_path / "big.tar")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert result.bytes_imported > size
+        assert store.info(diff_id).size > size
+        assert peak < size * 7 // 8, f"peak {peak >> 20} MiB for a {size >> 20} MiB layer"

@@ -33,11 +33,14 @@ from .types import Descriptor, Info, Status
 
 if TYPE_CHECKING:
     from .helpers import open_blob, read_blob, write_blob
+    from .names import ImageName, NameStore
     from .store import Store
 
 # Imported on first use, so that importing a lower layer (``cargohold.ingest``, a driver)
 # does not import the store on top of it.
 _LAZY = {
+    "ImageName": ".names",
+    "NameStore": ".names",
     "Store": ".store",
     "open_blob": ".helpers",
     "read_blob": ".helpers",
@@ -61,11 +64,13 @@ __all__ = [
     "DataLossError",
     "Descriptor",
     "FailedPreconditionError",
+    "ImageName",
     "Info",
     "IngestManager",
     "Ingester",
     "InvalidArgumentError",
     "Manager",
+    "NameStore",
     "NotFoundError",
     "PermissionDeniedError",
     "Provider",

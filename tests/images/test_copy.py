@@ -277,3 +277,25 @@ def test_cli_summary_and_usage(file_store_url: str, tmp_path: Path) -> None:
     )
     assert both.returncode == 2
     assert copy_ref("sha256:" + "a" * 64) == "copy-sha256:" + "a" * 64
+
+
+def test_half_copied_blob_resumes(file_store_url: str, s3_store_url: str) -> None:
+    """A blob whose copy stopped half way (its ingestion ``copy-<digest>`` holds the first
+    parts) continues from there instead of starting over."""
+    with (
+        cargohold.open_store(file_store_url) as src,
+        cargohold.open_store(s3_store_url, part_size=5 * 1024 * 1024) as dst,
+    ):
+        image = build_image(src, random.Random(8), layers=(12 * 1024 * 1024,), name="app:1")
+        layer = image.layers[0]
+        with open_blob(src, layer.digest) as reader:
+            head = reader.read(10 * 1024 * 1024)
+        with dst.writer(copy_ref(layer.digest), layer) as writer:
+            writer.write(head)  # closed without a commit: the ingestion stays, resumable
+        assert dst.status(copy_ref(layer.digest)).offset == len(head)
+
+        summary = copy(src, dst, ["app:1"])
+        assert summary.resumed == 1 and summary.blobs_copied == 3
+        assert dst.list_statuses() == []
+        with open_blob(dst, layer.digest) as reader:
+            assert len(reader.read()) == layer.size

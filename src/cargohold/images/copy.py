@@ -29,6 +29,7 @@ finishes last — or any later run — writes it.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,7 +38,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..blob_reader import open_blob
+from ..content import ReaderAt
 from ..digests import parse_digest
 from ..errors import (
     ContentError,
@@ -226,6 +227,39 @@ class _Tally:
             self._progress(snapshot)
 
 
+class _BlobSource:
+    """A source blob as the seekable file object ``write_blob`` reads: each ``read`` is one
+    ``read_at`` (served by the reader's read-ahead), with no buffering or hashing of its own."""
+
+    def __init__(self, reader: ReaderAt) -> None:
+        self._reader = reader
+        self._pos = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        if size < 0:
+            size = self._reader.size - self._pos
+        data = self._reader.read_at(self._pos, size)
+        self._pos += len(data)
+        return data
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._reader.size}
+        self._pos = max(base[whence] + offset, 0)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def __enter__(self) -> _BlobSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._reader.close()
+
+
 def _copy_blob(
     src: Store, dst: Store, digest: str, size: int, labels: Mapping[str, str] | None, tally: _Tally
 ) -> tuple[bool, bool]:
@@ -242,10 +276,10 @@ def _copy_blob(
     ref = copy_ref(digest)
     # The source is read without hashing: the destination's writer expects the digest and
     # checks it at commit, so a damaged source blob is refused there, once.
-    with open_blob(src, Descriptor(digest=digest, size=size), verify=False) as reader:
+    with _BlobSource(src.reader_at(Descriptor(digest=digest, size=size))) as source:
         try:
             result = write_blob(
-                dst, ref, reader, expected=digest, size=size, labels=labels, progress=report
+                dst, ref, source, expected=digest, size=size, labels=labels, progress=report
             )
         except FailedPreconditionError as exc:
             with suppress(ContentError):

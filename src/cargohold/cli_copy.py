@@ -49,20 +49,25 @@ def _usage(message: str, hint: str) -> CliFailure:
     return CliFailure("error", message, hint, EXIT_USAGE)
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _summary_line(summary: CopySummary) -> str:
     line = (
-        f"copied {summary.blobs_copied} blobs ({human_size(summary.bytes_copied)}), "
+        f"copied {_count(summary.blobs_copied, 'blob')} ({human_size(summary.bytes_copied)}), "
         f"skipped {summary.blobs_skipped} already there ({human_size(summary.bytes_skipped)}), "
-        f"{len(summary.names_written)} names written"
+        f"{_count(len(summary.names_written), 'name')} written"
     )
     if summary.resumed:
         line += f", {summary.resumed} resumed"
     if summary.blobs_other_shards:
-        line += f", {summary.blobs_other_shards} blobs left to other shards"
+        line += f", {_count(summary.blobs_other_shards, 'blob')} left to other shards"
     if summary.names_pending:
-        line += f", {len(summary.names_pending)} names pending (closure incomplete)"
+        line += f", {_count(len(summary.names_pending), 'name')} pending (image incomplete)"
     if summary.missing_in_source:
-        line += f", {len(summary.missing_in_source)} referenced blobs absent from the source"
+        n = len(summary.missing_in_source)
+        line += f", {_count(n, 'referenced blob')} absent from the source"
     return line
 
 
@@ -194,7 +199,7 @@ def verify_command(
         click.echo(
             f"checked {result.blobs_checked} blobs ({human_size(result.bytes_checked)}), "
             f"{result.nodes_checked} manifests and indexes, {result.names_checked} names: "
-            + ("ok" if result.ok else f"{len(result.problems)} problems"),
+            + ("ok" if result.ok else _count(len(result.problems), "problem")),
             err=not result.ok,
         )
     if not result.ok:

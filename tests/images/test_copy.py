@@ -257,7 +257,7 @@ def test_cli_summary_and_usage(file_store_url: str, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().startswith("copied 4 blobs")
-    assert "1 names written" in done.stdout.decode()
+    assert "1 name written" in done.stdout.decode()
     env = {**os.environ, "CARGOHOLD_STORE": file_store_url}
     again = subprocess.run(
         _cli("copy", "--to", to, "app:1", "--json"),

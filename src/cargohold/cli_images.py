@@ -18,7 +18,7 @@ from .cli_format import echo_json, human_size, table
 from .errors import NotFoundError
 from .images.exporter import export as export_images
 from .images.importer import import_images
-from .names import ImageName, names_of
+from .names import ImageName
 
 __all__ = ["export", "images", "import_"]
 
@@ -92,7 +92,7 @@ def images(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     with obj.guard("images"):
-        found = names_of(obj.store()).list()
+        found = obj.store().names.list()
         if obj.as_json:
             echo_json([_image_json(image) for image in found])
             return
@@ -111,7 +111,7 @@ def images_rm(obj: CliState, names: tuple[str, ...]) -> None:
     NAME does not exist."""
     with obj.guard("images rm"):
         try:
-            removed = names_of(obj.store()).remove(*names)
+            removed = obj.store().names.remove(*names)
         except NotFoundError as exc:
             raise _missing_image(exc) from exc
         if obj.as_json:

@@ -30,7 +30,6 @@ from cargohold.helpers import read_blob
 from cargohold.images import graph
 from cargohold.images.exporter import export
 from cargohold.images.importer import import_images
-from cargohold.names import names_of
 from tests.images.imagekit import BuiltImage, build_oci_layout, sha256, skopeo, skopeo_inspect
 
 
@@ -82,14 +81,14 @@ def test_import_oci_layout_directory(store: Store, sources: dict[str, object]) -
     assert labels == graph.gc_labels(graph.OCI_MANIFEST, image.manifest)
     assert labels["containerd.io/gc.ref.content.config"] == sha256(image.config)
     assert labels["containerd.io/gc.ref.content.l.2"] == sha256(image.layers[2])
-    named = names_of(store).get("localhost/base:1.0")
+    named = store.names.get("localhost/base:1.0")
     assert named.target.media_type == graph.OCI_MANIFEST
     assert named.target.size == len(image.manifest)
     # Again: everything is there already; names are set again, nothing uploaded.
     again = import_images(store, root / "layout", names=["app:again"])
     assert (again.blobs_imported, again.blobs_skipped, again.bytes_imported) == (0, 5, 0)
     assert again.images[0].names == ("1.0", "app:again")
-    assert {n.name for n in names_of(store).list()} == {"localhost/base:1.0", "1.0", "app:again"}
+    assert {n.name for n in store.names.list()} == {"localhost/base:1.0", "1.0", "app:again"}
 
 
 @pytest.mark.parametrize("archive", ["oci.tar", "oci.tar.gz"])
@@ -128,7 +127,7 @@ def test_import_docker_archive(store: Store, sources: dict[str, object]) -> None
     labels = store.info(imported.target.digest).labels
     assert labels == graph.gc_labels(graph.OCI_MANIFEST, stored(store, imported.target.digest))
     assert set(graph.label_children(labels)) == {manifest["config"]["digest"], *image.diff_ids}
-    assert names_of(store).get("localhost/other:x").target.digest == imported.target.digest
+    assert store.names.get("localhost/other:x").target.digest == imported.target.digest
 
 
 def test_export_is_read_by_skopeo(store: Store, sources: dict[str, object], tmp_path: Path) -> None:
@@ -190,7 +189,7 @@ def test_skopeo_reads_a_file_store(file_store_url: str, sources: dict[str, objec
         directory = file_store_url.removeprefix("file://")
         for name in ["localhost:5000/team/app:1.0", "localhost/app:1.0", "app:1.0"]:
             raw = skopeo("inspect", "--raw", f"oci:{directory}:{name}")
-            assert raw.encode() == stored(store, names_of(store).get(name).target.digest)
+            assert raw.encode() == stored(store, store.names.get(name).target.digest)
         info = json.loads(skopeo("inspect", f"oci:{directory}:app:1.0"))
         assert info["Digest"] == image.manifest_digest
         assert info["Layers"] == [sha256(layer) for layer in image.layers]
@@ -210,7 +209,7 @@ def test_refused_before_anything_is_named(
     layer.write_bytes(bytes(data))
     with pytest.raises((DataLossError, FailedPreconditionError)):
         import_images(store, broken, names=["app:broken"])
-    assert names_of(store).list() == []
+    assert store.names.list() == []
     with pytest.raises(NotFoundError):
         store.info(image.manifest_digest)  # parents never go in before their children
     layer.unlink()
@@ -224,7 +223,7 @@ def test_refused_before_anything_is_named(
     (tmp_path / "junk.tar").write_bytes(b"not a tar at all" * 100)
     with pytest.raises(InvalidArgumentError):
         import_images(store, tmp_path / "junk.tar")
-    assert names_of(store).list() == []
+    assert store.names.list() == []
 
 
 def test_two_images_take_no_single_name(store: Store, tmp_path: Path) -> None:

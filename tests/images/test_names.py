@@ -20,7 +20,6 @@ from cargohold.names import (
     ANNOTATION_REF_NAME,
     INDEX_MEDIA_TYPE,
     NameStore,
-    names_of,
     validate_name,
 )
 
@@ -99,12 +98,12 @@ def test_invalid_names(store: Store, name: str) -> None:
         validate_name(name)
     desc = put(store, b"manifest")
     with pytest.raises(InvalidArgumentError):
-        names_of(store).set(name, desc)
-    assert names_of(store).list() == []
+        store.names.set(name, desc)
+    assert store.names.list() == []
 
 
 def test_set_get_list_remove(store: Store) -> None:
-    names = names_of(store)
+    names = store.names
     one, two = put(store, b"one"), put(store, b"two")
     set_one = names.set("localhost:5000/team/app:1.0", one)
     assert set_one.name == "localhost:5000/team/app:1.0"
@@ -133,7 +132,7 @@ def test_set_get_list_remove(store: Store) -> None:
 
 
 def test_remove_all_or_nothing(store: Store) -> None:
-    names = names_of(store)
+    names = store.names
     names.set("app:1", put(store, b"x"))
     with pytest.raises(NotFoundError, match="app:missing"):
         names.remove("app:1", "app:missing")
@@ -141,7 +140,7 @@ def test_remove_all_or_nothing(store: Store) -> None:
 
 
 def test_set_refuses_missing_target(store: Store) -> None:
-    names = names_of(store)
+    names = store.names
     present = put(store, b"present")
     missing = Descriptor(MANIFEST, "sha256:" + "c" * 64, 10)
     with pytest.raises(FailedPreconditionError, match=missing.digest):
@@ -166,7 +165,7 @@ def test_entries_of_other_tools_are_kept(store: Store) -> None:
     store.driver.put(
         layout.index_key, json.dumps({"schemaVersion": 2, "manifests": foreign}).encode()
     )
-    names = names_of(store)
+    names = store.names
     assert [n.name for n in names.list()] == ["v1"]
     names.set("app:1", target)
     names.remove("app:1")
@@ -208,7 +207,7 @@ def test_concurrent_writers_lose_no_name(store: Store, url: str) -> None:
         child.join(timeout=300)
         assert child.exitcode == 0
     assert errors == []
-    found = {n.name for n in names_of(store).list()}
+    found = {n.name for n in store.names.list()}
     expected = {
         f"localhost/w{w}/app:{i}"
         for w in [*range(threads), *range(100, 100 + processes)]

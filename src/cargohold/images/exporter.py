@@ -29,7 +29,7 @@ from typing import Any
 from ..blob_reader import open_blob
 from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from ..helpers import read_blob
-from ..names import INDEX_MEDIA_TYPE, OCI_LAYOUT, ImageName, index_entry, names_of
+from ..names import INDEX_MEDIA_TYPE, OCI_LAYOUT, ImageName, index_entry
 from ..store import Store
 from ..types import Descriptor
 from . import graph
@@ -76,7 +76,7 @@ def export(store: Store, names: Sequence[str], path: str | os.PathLike[str]) -> 
     else an OCI layout directory); NotFoundError if a name or a blob is missing."""
     if not names:
         raise InvalidArgumentError("name at least one image to export")
-    store_names = names_of(store)
+    store_names = store.names
     images = tuple(store_names.get(name) for name in dict.fromkeys(names))
     blobs = _closure(store, images)
     target = Path(path)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ..errors import InvalidArgumentError, NotFoundError
 from ..helpers import write_blob
-from ..names import names_of, validate_name
+from ..names import validate_name
 from ..store import Store
 from ..types import Descriptor
 from . import graph
@@ -155,6 +155,6 @@ def import_images(
                 progress(blob.desc, written)
     wanted = {name: image.target for image in plan.images for name in image.names}
     if wanted:
-        names_of(store).set_many(wanted)
+        store.names.set_many(wanted)
     images = tuple(ImportedImage(image.target, image.names) for image in plan.images)
     return ImportResult(images, imported, skipped, size, kind)

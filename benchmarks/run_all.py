@@ -1,13 +1,14 @@
 """Every benchmark in one go, one after the other, each on emulators of its own.
 
-    python benchmarks/run_all.py [--repeat 2] [--only s3,azure,gcs,containerd,pull]
+    python benchmarks/run_all.py [--repeat 2] [--only s3,azure,gcs,containerd,pull,copy]
 
 Runs bench_s3 (256 MiB and 1 GiB), bench_azure (256 MiB), bench_gcs (256 MiB) and
-bench_containerd (builtin, file:// and S3), each at 0 and 20 ms per request, and bench_pull
-(pulls with unpacking from a local registry) with their defaults, ``--repeat`` times each; every
-run starts its own moto server / Azurite / fake-gcs-server / containerd / registry on 127.0.0.1
-and stops it by PID before the next one starts. Prints each run's table, the spread over the
-runs, and at the end every benchmark's spread table again.
+bench_containerd (builtin, file:// and S3), each at 0 and 20 ms per request, bench_pull
+(pulls with unpacking from a local registry) and bench_copy (an image, file:// to S3) with
+their defaults, ``--repeat`` times each; every run starts its own moto server / Azurite /
+fake-gcs-server / containerd / registry on 127.0.0.1 and stops it by PID before the next one
+starts. Prints each run's table, the spread over the runs, and at the end every benchmark's
+spread table again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_azure
 import bench_containerd
+import bench_copy
 import bench_gcs
 import bench_pull
 import bench_s3
@@ -31,6 +33,7 @@ BENCHES = {  # name: (module, its own arguments)
     "gcs": (bench_gcs, []),
     "containerd": (bench_containerd, ["--s3", "--unpack", "--delays", "0,20"]),
     "pull": (bench_pull, []),
+    "copy": (bench_copy, []),
 }
 
 

@@ -65,6 +65,9 @@ def _summary_line(summary: CopySummary) -> str:
         line += f", {_count(summary.blobs_other_shards, 'blob')} left to other shards"
     if summary.names_pending:
         line += f", {_count(len(summary.names_pending), 'name')} pending (image incomplete)"
+    if summary.names_skipped:
+        n = len(summary.names_skipped)
+        line += f", {_count(n, 'name')} skipped (pointing at nothing in the source)"
     if summary.missing_in_source:
         n = len(summary.missing_in_source)
         line += f", {_count(n, 'referenced blob')} absent from the source"

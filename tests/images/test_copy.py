@@ -299,3 +299,15 @@ def test_half_copied_blob_resumes(file_store_url: str, s3_store_url: str) -> Non
         assert dst.list_statuses() == []
         with open_blob(dst, layer.digest) as reader:
             assert len(reader.read()) == layer.size
+
+
+def test_name_pointing_at_nothing_is_skipped(file_pair: tuple[Store, Store]) -> None:
+    src, dst = file_pair
+    rng = random.Random(12)
+    app = build_image(src, rng, name="app:1")
+    gone = build_image(src, rng, name="gone:1")
+    src.delete(gone.manifest.digest)
+    summary = copy(src, dst, None)
+    assert summary.names_written == ["app:1"] and summary.names_skipped == ["gone:1"]
+    assert gone.manifest.digest in summary.missing_in_source
+    assert set(_blobs(dst)) == set(_blobs(src)) and _names(dst) == {"app:1": app.manifest.digest}

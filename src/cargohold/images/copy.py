@@ -93,6 +93,7 @@ class CopySummary:
     ``blobs_other_shards``: left to the other shards. ``names_written``: names set at the
     destination; ``names_unchanged``: names it already had, pointing at the same content;
     ``names_pending``: names whose closure is not complete at the destination yet (sharding).
+    ``names_skipped``: names of the source that point at a blob the source does not hold.
     ``missing_in_source``: digests a selected image refers to that the source does not hold
     (such as the other platforms of an index pulled for one platform); they are not copied.
     """
@@ -106,6 +107,7 @@ class CopySummary:
     names_written: list[str] = field(default_factory=list)
     names_unchanged: list[str] = field(default_factory=list)
     names_pending: list[str] = field(default_factory=list)
+    names_skipped: list[str] = field(default_factory=list)
     missing_in_source: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -120,6 +122,7 @@ class CopySummary:
             "names_written": list(self.names_written),
             "names_unchanged": list(self.names_unchanged),
             "names_pending": list(self.names_pending),
+            "names_skipped": list(self.names_skipped),
             "missing_in_source": list(self.missing_in_source),
         }
 
@@ -418,7 +421,9 @@ def _write_names(
     existing = {item.name: item.target for item in names_of(dst).list()}
     ready: dict[str, Descriptor] = {}
     for name, target in plan.targets.items():
-        if not needed[name] <= present:
+        if target.digest not in source_blobs:
+            summary.names_skipped.append(name)
+        elif not needed[name] <= present:
             summary.names_pending.append(name)
         elif _same_target(existing.get(name), target):
             summary.names_unchanged.append(name)

@@ -47,7 +47,6 @@ from ..errors import (
     InvalidArgumentError,
 )
 from ..helpers import Progress, write_blob
-from ..layout import Layout
 from ..names import NameStore
 from ..store import Store
 from ..types import Descriptor
@@ -152,11 +151,8 @@ def copy_ref(digest: str) -> str:
 
 
 def names_of(store: Store) -> NameStore:
-    """The store's image names."""
-    found = getattr(store, "names", None)
-    if isinstance(found, NameStore):
-        return found
-    return NameStore(store.driver, Layout(store.prefix))
+    """The store's image names (``store.names``)."""
+    return store.names
 
 
 @dataclass

@@ -17,7 +17,7 @@ from .writer import Writer
 
 __all__ = ["abort_ingestion", "ingestion_status", "list_ingestions", "open_writer"]
 
-_log = logging.getLogger("cargohold.store")
+_log = logging.getLogger("cargohold.store")  # a restart is news of Store.writer: its logger
 
 
 # -- opening -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tarfile
+import threading
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -394,3 +395,53 @@ def test_import_streams_layers(file_store_url: str, tmp_path: Path) -> None:
         assert result.bytes_imported > size
         assert store.info(diff_id).size > size
         assert peak < size * 7 // 8, f"peak {peak >> 20} MiB for a {size >> 20} MiB layer"
+
+
+def test_concurrent_imports_of_shared_blobs(store: Store, sources: dict[str, object]) -> None:
+    """Imports sharing blobs at once: each blob is written once, every import succeeds."""
+    root, image = sources["root"], sources["image"]
+    assert isinstance(root, Path) and isinstance(image, BuiltImage)
+    results: list[object] = []
+
+    def run(path: Path, name: str) -> None:
+        try:
+            results.append(import_images(store, path, names=[name], busy_wait=120))
+        except BaseException as exc:
+            results.append(exc)
+
+    workers = [
+        threading.Thread(target=run, args=(root / archive, f"app:{i}"))
+        for i, archive in enumerate(["oci.tar", "oci.tar", "layout", "oci.tar.gz"])
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors
+    done = [r for r in results if not isinstance(r, BaseException)]
+    assert len(done) == 4
+    assert sum(r.blobs_imported for r in done) == len(image.blobs)  # type: ignore[attr-defined]
+    assert {n.name: n.target.digest for n in store.names.list() if n.name.startswith("app:")} == {
+        f"app:{i}": image.manifest_digest for i in range(4)
+    }
+
+
+def test_interrupted_import_names_nothing_and_reruns(
+    store: Store, sources: dict[str, object]
+) -> None:
+    root, image = sources["root"], sources["image"]
+    assert isinstance(root, Path) and isinstance(image, BuiltImage)
+    seen: list[str] = []
+
+    def stop_after_two(desc: object, written: bool) -> None:
+        seen.append(str(desc))
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_images(store, root / "oci.tar", progress=stop_after_two)
+    assert store.names.list() == []
+    rerun = import_images(store, root / "oci.tar")
+    assert (rerun.blobs_imported, rerun.blobs_skipped) == (len(image.blobs) - 2, 2)
+    assert store.names.get("localhost/app:2.0").target.digest == image.manifest_digest

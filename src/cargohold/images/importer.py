@@ -16,16 +16,21 @@ refused before anything is uploaded. Then:
 
 Layers are streamed from the archive, never read whole into memory; an interrupted import
 resumes each blob's ingestion where it stopped when run again (refs are ``import-<digest>``).
+Imports that share blobs may run at once: one writes a shared blob while the others wait
+for it (bounded by ``busy_wait``), which also covers a rerun that finds the lease of an
+interrupted import's writer not yet expired.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..errors import InvalidArgumentError, NotFoundError
+from ..errors import InvalidArgumentError, NotFoundError, UnavailableError
 from ..helpers import write_blob
 from ..names import validate_name
 from ..store import Store
@@ -91,19 +96,43 @@ def _add_names(plan: ImportPlan, names: Sequence[str]) -> None:
     plan.add_image(plan.images[0].target, names)
 
 
-def _store_blob(store: Store, source: ArchiveSource, blob: PlannedBlob) -> bool:
-    """Write one blob unless the store has it; return whether it was written."""
+def _store_blob(store: Store, source: ArchiveSource, blob: PlannedBlob, busy_wait: float) -> bool:
+    """Write one blob unless the store has it; return whether it was written.
+
+    While another import writes the same blob (its ref is taken: UnavailableError), wait for
+    it, polling with a doubling backoff for at most ``busy_wait`` seconds: once the blob is
+    there, it only needs its labels.
+    """
     desc = blob.desc
     labels: dict[str, str] = {}
     if blob.data is not None and graph.is_graph_type(desc.media_type):
         labels = graph.gc_labels(desc.media_type, blob.data)
-    if not labels:
+    if not labels and _stored(store, desc.digest):
+        return False
+    deadline = time.monotonic() + busy_wait
+    delay = 0.05
+    while True:
         try:
-            store.info(desc.digest)
-        except NotFoundError:
-            pass
-        else:
+            return _write(store, source, blob, labels)
+        except UnavailableError:
+            if time.monotonic() + delay > deadline:
+                raise
+        time.sleep(random.uniform(delay / 2, delay))
+        delay = min(delay * 2, 2.0)
+        if not labels and _stored(store, desc.digest):
             return False
+
+
+def _stored(store: Store, digest: str) -> bool:
+    try:
+        store.info(digest)
+    except NotFoundError:
+        return False
+    return True
+
+
+def _write(store: Store, source: ArchiveSource, blob: PlannedBlob, labels: dict[str, str]) -> bool:
+    desc = blob.desc
     ref = f"import-{desc.digest}"
     if blob.data is not None:
         result = write_blob(
@@ -128,12 +157,14 @@ def import_images(
     names: Sequence[str] = (),
     base_name: str | None = None,
     progress: Callable[[Descriptor, bool], None] | None = None,
+    busy_wait: float = 600.0,
 ) -> ImportResult:
     """Import every image at ``path`` into ``store`` and name it; return what was done.
 
-    ``names``: more names for the image (the archive must hold exactly one). ``base_name``:
-    the repository to put before a bare tag found as an OCI ref.name (``app`` makes ``1.0``
-    into ``app:1.0``). ``progress(desc, written)`` is called after each blob.
+        ``names``: more names for the image (the archive must hold exactly one). ``base_name``:
+        the repository to put before a bare tag found as an OCI ref.name (``app`` makes ``1.0``
+        into ``app:1.0``). ``progress(desc, written)`` is called after each blob. ``busy_wait``: how
+    long to wait for a blob that another import is writing at the same time.
     """
     if base_name is not None:
         validate_name(base_name)
@@ -145,7 +176,7 @@ def import_images(
         plan.check_names()
         imported = skipped = size = 0
         for blob in plan.blobs:
-            written = _store_blob(store, source, blob)
+            written = _store_blob(store, source, blob, busy_wait)
             if written:
                 imported += 1
                 size += blob.desc.size

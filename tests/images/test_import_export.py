@@ -12,6 +12,7 @@ import os
 import shutil
 import tarfile
 import threading
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,11 +27,12 @@ from cargohold.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    UnavailableError,
 )
 from cargohold.helpers import read_blob
 from cargohold.images import graph
 from cargohold.images.exporter import export
-from cargohold.images.importer import import_images
+from cargohold.images.importer import ImportResult, import_images
 from tests.images.imagekit import BuiltImage, build_oci_layout, sha256, skopeo, skopeo_inspect
 
 
@@ -445,3 +447,40 @@ def test_interrupted_import_names_nothing_and_reruns(
     rerun = import_images(store, root / "oci.tar")
     assert (rerun.blobs_imported, rerun.blobs_skipped) == (len(image.blobs) - 2, 2)
     assert store.names.get("localhost/app:2.0").target.digest == image.manifest_digest
+
+
+def test_import_waits_for_a_blob_being_written(
+    store: Store, sources: dict[str, object], tmp_path: Path
+) -> None:
+    """A blob whose ingestion ref another writer holds is waited for, then found stored."""
+    root, image = sources["root"], sources["image"]
+    assert isinstance(root, Path) and isinstance(image, BuiltImage)
+    layer = image.layers[0]
+    digest = sha256(layer)
+    writer = store.writer(f"import-{digest}")
+    writer.write(layer[:100])
+    finished: list[object] = []
+    worker = threading.Thread(
+        target=lambda: finished.append(import_images(store, root / "oci.tar", busy_wait=60))
+    )
+    worker.start()
+    time.sleep(1.5)
+    assert not finished  # still waiting for the ref
+    writer.write(layer[100:])
+    writer.commit(len(layer), digest)
+    writer.close()
+    worker.join(timeout=120)
+    [result] = finished
+    assert isinstance(result, ImportResult)
+    assert result.blobs_imported == len(image.blobs) - 1
+    assert stored(store, digest) == layer
+    # Waiting is bounded: a ref held longer than busy_wait fails the import, naming nothing.
+    other = build_oci_layout(tmp_path / "other", tag="9")
+    held = store.writer(f"import-{sha256(other.layers[0])}")
+    try:
+        with pytest.raises(UnavailableError):
+            import_images(store, other.path, names=["app:other"], busy_wait=0.5)
+    finally:
+        held.close()
+    with pytest.raises(NotFoundError):
+        store.names.get("app:other")

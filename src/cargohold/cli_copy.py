@@ -104,7 +104,7 @@ def copy_command(
     concurrency: int,
     as_json: bool,
 ) -> None:
-    """Copy the images NAME... (or --all) from one store to another, any driver to any driver.
+    """Copy images (NAME... or --all) to another store, any driver to any driver.
 
     Only the blobs the destination lacks are copied (it is listed, not asked blob by blob),
     children before the manifests and indexes that refer to them, names last. Run it again
@@ -169,9 +169,12 @@ def _problem_lines(report: VerifyReport) -> list[str]:
 def verify_command(
     obj: CliState, digests: tuple[str, ...], check_all: bool, concurrency: int, as_json: bool
 ) -> None:
-    """Re-hash blobs (DIGEST... or --all) and check that manifests, indexes and names refer
-    only to blobs the store holds. Prints each problem (kind, digest, detail) and exits 1 if
-    there is any."""
+    """Check blobs (DIGEST... or --all) and the images that use them; exit 1 on any problem.
+
+    Re-hashes each blob, and checks that manifests, indexes and names refer only to blobs the
+    store holds. Prints each problem as KIND DIGEST: DETAIL (corrupt, missing, missing-child,
+    dangling-name, malformed).
+    """
     as_json = as_json or obj.as_json
     with obj.guard("verify"):
         if check_all == bool(digests):

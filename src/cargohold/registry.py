@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from .drivers.base import Driver
+from .drivers.options import reject_unknown as _reject_unknown
 from .errors import InvalidArgumentError
 
 __all__ = ["STORE_OPTIONS", "DriverFactory", "OpenedDriver", "open_driver", "parse_url"]
@@ -35,6 +36,9 @@ class OpenedDriver:
 
 
 DriverFactory = Callable[[SplitResult, dict[str, Any]], OpenedDriver]
+
+# Built-in drivers whose connection pool is sized by the store's concurrency.
+_POOLED = frozenset({"s3", "gs", "gcs", "az", "azure"})
 
 # scheme -> (module, factory attribute, extra to install)
 _BUILTIN: dict[str, tuple[str, str, str | None]] = {
@@ -81,13 +85,26 @@ def _factory(scheme: str) -> DriverFactory:
     raise InvalidArgumentError(f"unknown store scheme {scheme!r} (known: {known})")
 
 
-def open_driver(url: SplitResult, driver_options: dict[str, Any]) -> OpenedDriver:
-    """Open the driver for a parsed URL with its driver-specific options."""
-    return _factory(url.scheme.lower())(url, driver_options)
+def open_driver(
+    url: SplitResult, driver_options: dict[str, Any], *, concurrency: int | None = None
+) -> OpenedDriver:
+    """Open the driver for a parsed URL with its driver-specific options.
+
+    ``concurrency`` (the store's, when given) is passed on to the built-in drivers that size a
+    connection pool by it, unless the options already name one.
+    """
+    scheme = url.scheme.lower()
+    if concurrency is not None and scheme in _POOLED:
+        driver_options = {"concurrency": concurrency, **driver_options}
+    return _factory(scheme)(url, driver_options)
 
 
 def option_int(options: dict[str, Any], name: str, default: int, *, minimum: int = 0) -> int:
-    """Pop an integer option (from a URL string or a keyword), validating it."""
+    """Pop an integer option (from a URL string or a keyword), validating it.
+
+    For third-party drivers; the built-in ones declare their options as a dataclass read by
+    ``cargohold.drivers.options.parse_options``.
+    """
     raw = options.pop(name, None)
     if raw is None or raw == "":
         return default
@@ -102,6 +119,4 @@ def option_int(options: dict[str, Any], name: str, default: int, *, minimum: int
 
 def reject_unknown(options: Mapping[str, Any], scheme: str) -> None:
     """Raise InvalidArgumentError naming options a driver does not understand."""
-    if options:
-        names = ", ".join(sorted(options))
-        raise InvalidArgumentError(f"unknown option(s) for {scheme}:// stores: {names}")
+    _reject_unknown(options, scheme)

@@ -23,8 +23,8 @@ def _open(url: str, **options: object) -> AzureDriver:
 
 def test_url_options_and_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", dev_connection_string(10000))
-    parts, merged = parse_url("azure://my-container/some/prefix/?block_size=1048576", {})
-    opened = open_driver(parts, {**merged, "upload_concurrency": "8", "access_tier": "Cool"})
+    parts, merged = parse_url("azure://my-container/some/prefix/?part_size=1048576", {})
+    opened = open_driver(parts, {**merged, "concurrency": "8", "access_tier": "Cool"})
     assert opened.prefix == "some/prefix"
     assert opened.driver.limits.default_part_size == 1 << 20
     assert opened.driver.limits.default_concurrency == 8
@@ -39,8 +39,11 @@ def test_url_options_and_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
         ("az://a--b/x", {}, "container name"),
         ("az://good/x", {"colour": "blue"}, "unknown option"),
         ("az://good/x", {"access_tier": "archive"}, "access_tier"),
+        ("az://good/x", {"part_size": "zero"}, "part_size"),
+        ("az://good/x", {"part_size": str(5000 << 20)}, "4000 MiB"),
         ("az://good/x", {"block_size": "zero"}, "block_size"),
         ("az://good/x", {"block_size": str(5000 << 20)}, "4000 MiB"),
+        ("az://good/x", {"retries": "1.5"}, "retries"),
         ("az://good/x", {"account_url": "ftp://x"}, "account_url"),
     ],
 )
@@ -101,3 +104,22 @@ def test_missing_container_is_a_service_error(azurite_connection_string: str) ->
     with pytest.raises(ServiceError, match="ContainerNotFound"):
         driver.put("k", b"x")
     driver.close()
+
+
+def test_old_option_names_warn_and_still_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", dev_connection_string(10000))
+    with pytest.warns(DeprecationWarning) as caught:
+        driver = _open("az://container/x", block_size=2 << 20, upload_concurrency=3)
+    messages = sorted(str(w.message) for w in caught)
+    assert messages == [
+        "option block_size is deprecated; use part_size",
+        "option upload_concurrency is deprecated; use concurrency",
+    ]
+    assert (driver.limits.default_part_size, driver.limits.default_concurrency) == (2 << 20, 3)
+    driver.close()
+
+
+def test_connection_string_is_never_repeated_in_option_errors() -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        _open("az://container/x", connection_string=12345)
+    assert "12345" not in str(caught.value)

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from cargohold.drivers.gcs import GCSConfig, GCSDriver
+from cargohold.drivers.gcs import GCSDriver, GCSOptions
 
 
 @dataclass
@@ -52,7 +52,7 @@ def record(driver: GCSDriver) -> Recorder:
 
 @pytest.fixture
 def gcs_driver(gcs_bucket: str, gcs_endpoint: str) -> Iterator[GCSDriver]:
-    driver = GCSDriver(gcs_bucket, GCSConfig(endpoint_url=gcs_endpoint, retry_deadline=10))
+    driver = GCSDriver(gcs_bucket, GCSOptions(endpoint_url=gcs_endpoint, retry_deadline=10))
     try:
         yield driver
     finally:

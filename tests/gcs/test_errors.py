@@ -24,7 +24,7 @@ from cargohold.errors import (
     [
         (api.NotFound("x"), Condition.NONE, NotFoundError),
         (api.PreconditionFailed("x"), Condition.CREATE_ONLY, AlreadyExistsError),
-        (api.PreconditionFailed("x"), Condition.MATCH, FailedPreconditionError),
+        (api.PreconditionFailed("x"), Condition.IF_MATCH, FailedPreconditionError),
         (api.Conflict("x"), Condition.NONE, AlreadyExistsError),
         (api.BadRequest("x"), Condition.NONE, InvalidArgumentError),
         (api.Forbidden("x"), Condition.NONE, PermissionDeniedError),

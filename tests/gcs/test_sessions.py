@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cargohold.drivers.base import CREATE_ONLY, Part
-from cargohold.drivers.gcs import GCSConfig, GCSDriver
+from cargohold.drivers.gcs import GCSDriver, GCSOptions
 from cargohold.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 
 
@@ -129,7 +129,7 @@ def test_concurrent_create_only_commits_one_winner(gcs_driver: GCSDriver) -> Non
 
 
 def test_stale_claim_is_taken_over(gcs_bucket: str, gcs_endpoint: str) -> None:
-    driver = GCSDriver(gcs_bucket, GCSConfig(endpoint_url=gcs_endpoint, claim_timeout=1))
+    driver = GCSDriver(gcs_bucket, GCSOptions(endpoint_url=gcs_endpoint, claim_timeout=1))
     try:
         driver.put("k.~parts/claim", b"", precondition=CREATE_ONLY)  # left by a dead committer
         upload_id, parts = _upload(driver, "k", [b"a"])

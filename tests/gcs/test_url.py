@@ -18,8 +18,8 @@ def test_url_and_options(gcs_bucket: str, gcs_endpoint: str) -> None:
         {
             "endpoint_url": gcs_endpoint,
             "project": "p",
-            "chunk_size": str(16 << 20),
-            "upload_concurrency": "3",
+            "part_size": str(16 << 20),
+            "concurrency": "3",
             "storage_class": "STANDARD",
         },
     )
@@ -47,11 +47,27 @@ def test_open_store_honours_storage_emulator_host(gcs_store_url: str) -> None:
     [
         ("gs:///prefix", {}),
         ("gs://bucket/p", {"no_such_option": "1"}),
+        ("gs://bucket/p", {"part_size": "big"}),
         ("gs://bucket/p", {"chunk_size": "big"}),
-        ("gs://bucket/p", {"upload_concurrency": "0"}),
+        ("gs://bucket/p", {"concurrency": "0"}),
+        ("gs://bucket/p", {"part_size": str(128 << 10)}),
+        ("gs://bucket/p", {"timeout": "nan"}),
+        ("gs://bucket/p", {"retry_deadline": "inf"}),
     ],
 )
 def test_bad_urls(url: str, options: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
     with pytest.raises(InvalidArgumentError):
         from_url(urlsplit(url), dict(options))
+
+
+def test_old_option_names_warn_and_still_work(gcs_bucket: str, gcs_endpoint: str) -> None:
+    url = urlsplit(f"gs://{gcs_bucket}/p")
+    options = {"endpoint_url": gcs_endpoint, "chunk_size": str(1 << 20), "upload_concurrency": 2}
+    with pytest.warns(DeprecationWarning, match="chunk_size is deprecated; use part_size"):
+        opened = from_url(url, options)
+    try:
+        assert opened.driver.limits.default_part_size == 1 << 20
+        assert opened.driver.limits.default_concurrency == 2
+    finally:
+        opened.driver.close()

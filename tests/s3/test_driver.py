@@ -156,6 +156,26 @@ def test_bad_urls_are_invalid_arguments(s3_url: str) -> None:
         open_s3(s3_url, max_attempts="zero")
     with pytest.raises(InvalidArgumentError):
         open_s3("s3:///prefix")
+    with pytest.raises(InvalidArgumentError, match="concurrency"):
+        open_s3(s3_url, concurrency="0")
+    with pytest.raises(InvalidArgumentError, match="max_connections"):
+        open_s3(s3_url, max_connections="many")
+
+
+def test_concurrency_sets_the_default_and_the_pool(s3_url: str) -> None:
+    driver, _ = open_s3(s3_url, concurrency="12")
+    try:
+        assert driver.limits.default_concurrency == 12
+        assert driver.client.meta.config.max_pool_connections == 48
+    finally:
+        driver.close()
+    with pytest.warns(DeprecationWarning, match="max_connections is deprecated; use concurrency"):
+        driver, _ = open_s3(s3_url, max_connections="2")
+    try:
+        assert driver.limits.default_concurrency == 2
+        assert driver.client.meta.config.max_pool_connections == 32
+    finally:
+        driver.close()
 
 
 def test_sse_and_storage_class_applied(s3_url: str) -> None:

@@ -28,21 +28,23 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import SplitResult, unquote
 
 from ..errors import (
     AlreadyExistsError,
+    ContentError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
-    ServiceError,
     UnavailableError,
 )
-from ..registry import OpenedDriver, option_int, reject_unknown
+from ..registry import OpenedDriver
 from .base import (
     CREATE_ONLY,
     CreateOnly,
@@ -54,8 +56,10 @@ from .base import (
     Precondition,
     UploadInfo,
 )
+from .errors import ErrorTable, Failure, translate
+from .options import option, parse_options
 
-__all__ = ["LocalDriver", "from_url"]
+__all__ = ["LocalDriver", "LocalOptions", "from_url"]
 
 _META = ".cargohold"
 _WRITE_PIECE = MiB
@@ -101,19 +105,32 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _translate(exc: OSError, what: str) -> Exception:
-    """The local driver's error table: errno → cargohold error."""
-    table: dict[int, type[Exception]] = {
-        errno.ENOENT: NotFoundError,
-        errno.ENOTDIR: NotFoundError,
-        errno.EEXIST: AlreadyExistsError,
-        errno.EISDIR: InvalidArgumentError,
-        errno.ENAMETOOLONG: InvalidArgumentError,
-        errno.EACCES: PermissionDeniedError,
-        errno.EPERM: PermissionDeniedError,
-    }
-    kind = table.get(exc.errno or 0, ServiceError)
-    return kind(f"{what}: {exc.strerror}")
+def _read(exc: BaseException) -> Failure:
+    """An OSError's errno name (``ENOENT``) and text."""
+    number = getattr(exc, "errno", None) or 0
+    text = getattr(exc, "strerror", None) or str(exc)
+    return Failure(errno.errorcode.get(number, ""), None, str(text))
+
+
+TABLE = ErrorTable(
+    read=_read,
+    by_code=MappingProxyType(
+        {
+            "ENOENT": NotFoundError,
+            "ENOTDIR": NotFoundError,
+            "EEXIST": AlreadyExistsError,
+            "EISDIR": InvalidArgumentError,
+            "ENAMETOOLONG": InvalidArgumentError,
+            "EACCES": PermissionDeniedError,
+            "EPERM": PermissionDeniedError,
+        }
+    ),
+)
+"""The local driver's error table: errno → cargohold error."""
+
+
+def _translate(exc: OSError, what: str) -> ContentError:
+    return translate(exc, TABLE, what)
 
 
 class LocalDriver:
@@ -523,6 +540,14 @@ class LocalDriver:
         """Nothing to release."""
 
 
+@dataclass(frozen=True)
+class LocalOptions:
+    """The URL options of ``file://``."""
+
+    fsync: bool = option(True)
+    """Flush files and folders to disk before a write returns (0 for tests only)."""
+
+
 def from_url(url: SplitResult, options: dict[str, Any]) -> OpenedDriver:
     """``file:///absolute/path`` (option ``fsync=0`` turns off fsync, for tests only)."""
     if url.netloc not in ("", "localhost"):
@@ -532,8 +557,7 @@ def from_url(url: SplitResult, options: dict[str, Any]) -> OpenedDriver:
         raise InvalidArgumentError(f"file:// needs an absolute path, got {path!r}")
     if "\x00" in path:
         raise InvalidArgumentError(f"file:// path contains a NUL character: {path!r}")
-    fsync = bool(option_int(options, "fsync", 1))
-    reject_unknown(options, "file")
+    fsync = parse_options(LocalOptions, options, "file").fsync
     root = Path(path)
     try:
         root.mkdir(parents=True, exist_ok=True)

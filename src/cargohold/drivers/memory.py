@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import SplitResult
 
 from ..errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
-from ..registry import OpenedDriver, option_int, reject_unknown
+from ..registry import OpenedDriver
 from .base import (
     CREATE_ONLY,
     CreateOnly,
@@ -29,8 +29,9 @@ from .base import (
     Precondition,
     UploadInfo,
 )
+from .options import option, parse_options
 
-__all__ = ["MemoryDriver", "from_url"]
+__all__ = ["MemoryDriver", "MemoryOptions", "from_url"]
 
 _counter = itertools.count(1)
 
@@ -163,8 +164,8 @@ class MemoryDriver:
         self, key: str, metadata: Mapping[str, str], *, precondition: IfMatch | None = None
     ) -> str:
         with self._space.lock:
+            self._check_match(key, precondition)  # a gone object fails an IfMatch
             obj = self._get(key)
-            self._check_match(key, precondition)
             obj.metadata = dict(metadata)
             obj.modified = _now()
             obj.etag = _etag()
@@ -238,8 +239,16 @@ class MemoryDriver:
         """Nothing to release; the objects stay for other stores of the same name."""
 
 
+@dataclass(frozen=True)
+class MemoryOptions:
+    """The URL options of ``memory://``."""
+
+    min_part_size: int = option(64 * 1024, minimum=1, size=True)
+    """Smallest part but the last (small, so that tests reach multipart paths cheaply)."""
+
+
 def from_url(url: SplitResult, options: dict[str, Any]) -> OpenedDriver:
     """``memory://name/prefix`` (options: ``min_part_size``)."""
-    min_part = option_int(options, "min_part_size", 64 * 1024, minimum=1)
-    reject_unknown(options, "memory")
-    return OpenedDriver(MemoryDriver(url.netloc, min_part_size=min_part), url.path.strip("/"))
+    opts = parse_options(MemoryOptions, options, "memory")
+    driver = MemoryDriver(url.netloc, min_part_size=opts.min_part_size)
+    return OpenedDriver(driver, url.path.strip("/"))

@@ -4,6 +4,7 @@
 table, ``blocks`` how upload sessions map onto staged blocks.
 """
 
+from .client import AzureOptions
 from .driver import AzureDriver, from_url
 
-__all__ = ["AzureDriver", "from_url"]
+__all__ = ["AzureDriver", "AzureOptions", "from_url"]

@@ -18,26 +18,41 @@ from urllib3.util.retry import Retry
 
 from ...errors import InvalidArgumentError
 from ..base import MiB
+from ..options import option, parse_options
 
-__all__ = ["ClientSettings", "service_client"]
+__all__ = ["AzureOptions", "options_from", "service_client"]
 
 _CONNECT_TIMEOUT = 10
 _READ_TIMEOUT = 120
 _READ_BLOCK = 1 * MiB
+MAX_BLOCK_SIZE = 4000 * MiB
 
 
 @dataclass(frozen=True)
-class ClientSettings:
-    """How to reach the account (never printed: the connection string may hold a key)."""
+class AzureOptions:
+    """The URL options: how to reach the account, and how blobs are written.
 
-    connection_string: str = dataclasses.field(default="", repr=False)
+    The connection string is never printed (it may hold a key).
+    """
+
+    connection_string: str = dataclasses.field(default="", repr=False, metadata={"secret": True})
     account_url: str = ""
-    upload_concurrency: int = 4
-    retries: int = 5
+    part_size: int = option(8 * MiB, minimum=1, maximum=MAX_BLOCK_SIZE, size=True)
+    """Default part (block) size; Azure's limit for one block is 4000 MiB."""
+    concurrency: int = option(4, minimum=1)
+    """Default parallel part uploads; also sizes the connection pool."""
+    access_tier: str | None = None
+    """hot, cool or cold (checked by the driver, which maps it to the SDK's tier)."""
+    retries: int = option(5, minimum=0)
 
-    def with_connection_string(self, connection_string: str) -> ClientSettings:
+    def with_connection_string(self, connection_string: str) -> AzureOptions:
         """A copy with another connection string."""
         return dataclasses.replace(self, connection_string=connection_string)
+
+
+def options_from(options: dict[str, Any], scheme: str) -> AzureOptions:
+    """Pop the Azure options out of ``options`` (URL query merged with keywords)."""
+    return parse_options(AzureOptions, options, scheme)
 
 
 def _adapter_class() -> type[HTTPAdapter]:
@@ -78,9 +93,9 @@ def _credential() -> Any:
     return DefaultAzureCredential()
 
 
-def service_client(settings: ClientSettings) -> BlobServiceClient:
+def service_client(settings: AzureOptions) -> BlobServiceClient:
     """A client for the configured account, with cargohold's retry and transfer settings."""
-    pool_size = max(32, 4 * settings.upload_concurrency)
+    pool_size = max(32, 4 * settings.concurrency)
     options: dict[str, Any] = {
         # Exponential backoff (about 1, 3, 5, 9, 17 s) on 408/429/5xx and dropped connections.
         "retry_policy": ExponentialRetry(

@@ -8,8 +8,9 @@ whole of it is. Azure keeps uncommitted blocks for 7 days, then drops them; ther
 delete them sooner (``abort_upload`` therefore only forgets the session), and any commit to a
 blob discards every uncommitted block of that blob, including other sessions' blocks.
 
-Options (URL query or keywords): ``account_url``, ``connection_string``, ``block_size``,
-``upload_concurrency``, ``access_tier`` (hot, cool, cold), ``retries``. See docs/drivers/azure.md.
+Options (URL query or keywords, read by ``client.AzureOptions``): ``account_url``,
+``connection_string``, ``part_size``, ``concurrency``, ``access_tier`` (hot, cool, cold),
+``retries``. See docs/drivers/azure.md.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from ...errors import (
     NotFoundError,
     ServiceError,
 )
-from ...registry import OpenedDriver, option_int, reject_unknown
+from ...registry import OpenedDriver
 from ..base import (
     CREATE_ONLY,
     CreateOnly,
@@ -61,8 +62,8 @@ from .blocks import (
     parse_block_id,
     session_started,
 )
-from .client import ClientSettings, service_client
-from .errors import translate
+from .client import MAX_BLOCK_SIZE, options_from, service_client
+from .errors import Condition, translate
 
 __all__ = ["AzureDriver", "from_url"]
 
@@ -130,8 +131,8 @@ class AzureDriver:
         self,
         container: ContainerClient,
         *,
-        block_size: int = 8 * MiB,
-        upload_concurrency: int = 4,
+        part_size: int = 8 * MiB,
+        concurrency: int = 4,
         access_tier: StandardBlobTier | None = None,
     ) -> None:
         self._container = container
@@ -139,10 +140,10 @@ class AzureDriver:
         self._limits = DriverLimits(
             # Azure has no minimum block size; the store still picks sensible part sizes.
             min_part_size=1,
-            max_part_size=4000 * MiB,
+            max_part_size=MAX_BLOCK_SIZE,
             max_parts=MAX_PART_NUMBER,
-            default_part_size=block_size,
-            default_concurrency=upload_concurrency,
+            default_part_size=part_size,
+            default_concurrency=concurrency,
             metadata_bytes=METADATA_BYTES,
             metadata_mutable=True,
             metadata_in_listing=True,
@@ -181,7 +182,7 @@ class AzureDriver:
                 standard_blob_tier=self._tier,
             )
         except AzureError as exc:
-            raise translate(exc, key, create_only=precondition is CREATE_ONLY) from exc
+            raise translate(exc, key, Condition.of(precondition)) from exc
         return str(result["etag"])
 
     def get(self, key: str) -> bytes:
@@ -263,8 +264,7 @@ class AzureDriver:
                 props = target.get_blob_properties()
                 status, etag = str(props.copy.status), str(props.etag)
         except AzureError as exc:
-            create_only = precondition is CREATE_ONLY
-            raise translate(exc, f"copy {src} -> {dst}", create_only=create_only) from exc
+            raise translate(exc, f"copy {src} -> {dst}", Condition.of(precondition)) from exc
         if status != "success":
             raise ServiceError(f"copy {src} -> {dst} ended as {status}")
         return etag
@@ -278,7 +278,7 @@ class AzureDriver:
                 **_conditions(precondition),
             )
         except AzureError as exc:
-            raise translate(exc, key) from exc
+            raise translate(exc, key, Condition.of(precondition)) from exc
         return str(result["etag"])
 
     # -- upload sessions = staged blocks ----------------------------------------------------
@@ -366,9 +366,12 @@ class AzureDriver:
                 standard_blob_tier=self._tier,
             )
         except AzureError as exc:
-            create_only = precondition is CREATE_ONLY
-            error = translate(exc, key, create_only=create_only)
-            if create_only and isinstance(error, FailedPreconditionError) and self._exists(key):
+            error = translate(exc, key, Condition.of(precondition))
+            if (
+                precondition is CREATE_ONLY
+                and isinstance(error, FailedPreconditionError)
+                and self._exists(key)
+            ):
                 error = AlreadyExistsError(f"{key} already exists")
             raise error from exc
         return str(result["etag"])
@@ -432,17 +435,8 @@ def from_url(url: SplitResult, options: dict[str, Any]) -> OpenedDriver:
             f"{url.scheme}:// needs a container name (3-63 lowercase letters, digits and single "
             f"hyphens) as its host, got {container!r}"
         )
-    block_size = option_int(options, "block_size", 8 * MiB, minimum=1)
-    if block_size > 4000 * MiB:
-        raise InvalidArgumentError("block_size must be at most 4000 MiB (Azure's block limit)")
-    settings = ClientSettings(
-        connection_string=str(options.pop("connection_string", "") or ""),
-        account_url=str(options.pop("account_url", "") or ""),
-        upload_concurrency=option_int(options, "upload_concurrency", 4, minimum=1),
-        retries=option_int(options, "retries", 5, minimum=0),
-    )
-    tier = _access_tier(options.pop("access_tier", None))
-    reject_unknown(options, url.scheme)
+    settings = options_from(options, url.scheme)
+    tier = _access_tier(settings.access_tier)
     if not settings.connection_string and not settings.account_url:
         settings = settings.with_connection_string(
             os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "")
@@ -450,8 +444,8 @@ def from_url(url: SplitResult, options: dict[str, Any]) -> OpenedDriver:
     service: BlobServiceClient = service_client(settings)
     driver = AzureDriver(
         service.get_container_client(container),
-        block_size=block_size,
-        upload_concurrency=settings.upload_concurrency,
+        part_size=settings.part_size,
+        concurrency=settings.concurrency,
         access_tier=tier,
     )
     return OpenedDriver(driver, url.path.strip("/"))

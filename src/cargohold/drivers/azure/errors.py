@@ -6,15 +6,18 @@ request asked for, and the caller says so:
 
 * a create-only write (``If-None-Match: *``) that finds the key taken: Azurite and Azure answer
   409 ``BlobAlreadyExists``, Azure may also answer 412 ``ConditionNotMet``; both are
-  ``AlreadyExistsError``. Without ``create_only`` a 412 is an ``IfMatch`` miss.
+  ``AlreadyExistsError``. With ``IfMatch`` a 412 is a miss.
 * 400 ``InvalidBlockList``: a block named in a commit is not staged (another writer's commit
   discarded it, or its id is stale): ``FailedPreconditionError``.
+
+``TABLE`` is applied by ``drivers/errors.py``, the one helper every driver uses.
 """
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from azure.core.exceptions import (
-    AzureError,
     ClientAuthenticationError,
     HttpResponseError,
     ServiceRequestError,
@@ -32,8 +35,10 @@ from ...errors import (
     UnauthenticatedError,
     UnavailableError,
 )
+from ..errors import Condition, ErrorTable, Failure
+from ..errors import translate as translate_with
 
-__all__ = ["translate"]
+__all__ = ["TABLE", "Condition", "translate"]
 
 _BY_CODE: dict[str, type[ContentError]] = {
     "BlobNotFound": NotFoundError,
@@ -95,27 +100,39 @@ def error_code(exc: HttpResponseError) -> str:
     return str(getattr(code, "value", code) or "")
 
 
-def translate(exc: AzureError, what: str, *, create_only: bool = False) -> ContentError:
+def _read(exc: BaseException) -> Failure:
+    """Status and ``x-ms-error-code`` of an answer; a line for a failure without one."""
+    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+        code = error_code(exc)
+        detail = f"Azure answered {exc.status_code} {code or exc.reason or ''}".rstrip()
+        return Failure(code, exc.status_code, detail)
+    if isinstance(exc, ClientAuthenticationError):
+        return Failure(detail=f"Azure authentication failed ({type(exc).__name__})")
+    message = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return Failure(detail=f"Azure could not be reached ({message})")
+    return Failure(detail=f"{type(exc).__name__}: {message}")
+
+
+TABLE = ErrorTable(
+    read=_read,
+    by_code=MappingProxyType(_BY_CODE),
+    by_status=MappingProxyType(_BY_STATUS),
+    by_class=(
+        (ClientAuthenticationError, UnauthenticatedError),
+        (ServiceRequestError, UnavailableError),
+        (ServiceResponseError, UnavailableError),
+    ),
+    missing_codes=frozenset({"BlobNotFound"}),
+    credential_hint=CREDENTIAL_HINT,
+)
+"""azure-core / azure-storage-blob exceptions → cargohold errors (applied by
+``cargohold.drivers.errors``)."""
+
+
+def translate(exc: BaseException, what: str, condition: Condition = Condition.NONE) -> ContentError:
     """The cargohold error for an SDK exception raised while doing ``what`` (key or action).
 
     Callers ``raise translate(exc, key) from exc`` so the SDK's exception stays attached.
     """
-    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
-        code = error_code(exc)
-        status = exc.status_code
-        kind = _BY_CODE.get(code) or _BY_STATUS.get(status)
-        if create_only and status == 412:
-            kind = AlreadyExistsError
-        if kind is None:
-            kind = UnavailableError if status >= 500 else ServiceError
-        message = f"{what}: Azure answered {status} {code or exc.reason or ''}".rstrip()
-        if issubclass(kind, UnauthenticatedError | PermissionDeniedError):
-            message += f" ({CREDENTIAL_HINT})"
-        return kind(message)
-    if isinstance(exc, ClientAuthenticationError):
-        return UnauthenticatedError(
-            f"{what}: Azure authentication failed ({type(exc).__name__}; {CREDENTIAL_HINT})"
-        )
-    if isinstance(exc, ServiceRequestError | ServiceResponseError):
-        return UnavailableError(f"{what}: Azure could not be reached ({exc.message})")
-    return ServiceError(f"{what}: {type(exc).__name__}: {exc.message}")
+    return translate_with(exc, TABLE, what, condition=condition)

@@ -4,7 +4,7 @@
 ``claim`` the commit claim that guards create-only commits where preconditions are ignored.
 """
 
-from .client import GCSConfig
+from .client import GCSConfig, GCSOptions
 from .driver import GCSDriver, from_url
 
-__all__ = ["GCSConfig", "GCSDriver", "from_url"]
+__all__ = ["GCSConfig", "GCSDriver", "GCSOptions", "from_url"]

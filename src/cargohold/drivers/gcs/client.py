@@ -18,32 +18,43 @@ from google.auth.transport.requests import AuthorizedSession
 from google.cloud import storage
 
 from ..base import MiB
+from ..options import option, parse_options
 from .errors import raise_translated
 
-__all__ = ["GCSConfig", "make_client"]
+__all__ = ["GCSConfig", "GCSOptions", "make_client", "options_from"]
 
 
 @dataclass(frozen=True)
-class GCSConfig:
-    """Everything ``GCSDriver`` needs besides the bucket name."""
+class GCSOptions:
+    """Everything ``GCSDriver`` needs besides the bucket name (the URL options)."""
 
     project: str | None = None
     endpoint_url: str | None = None
     """Set for an emulator (or a private endpoint); ``STORAGE_EMULATOR_HOST`` also counts."""
-    chunk_size: int = 8 * MiB
+    part_size: int = option(8 * MiB, minimum=256 * 1024, size=True)
     """The part size the store uses by default."""
-    upload_concurrency: int = 4
+    concurrency: int = option(4, minimum=1)
+    """Default parallel part uploads; also sizes the connection pool."""
     storage_class: str | None = None
     kms_key_name: str | None = None
-    timeout: float = 60.0
+    timeout: float = option(60.0, minimum=1)
     """Seconds for one HTTP request (connect and read)."""
-    retry_deadline: float = 120.0
+    retry_deadline: float = option(120.0, minimum=0)
     """Seconds within which a transiently failing request is retried, with backoff."""
-    claim_timeout: float = 60.0
+    claim_timeout: float = option(60.0, minimum=1)
     """A commit claim older than this is taken over (its holder is presumed dead)."""
 
 
-def _emulator_host(config: GCSConfig) -> str | None:
+GCSConfig = GCSOptions
+"""The former name of ``GCSOptions``."""
+
+
+def options_from(options: dict[str, Any], scheme: str) -> GCSOptions:
+    """Pop the GCS options out of ``options`` (URL query merged with keywords)."""
+    return parse_options(GCSOptions, options, scheme)
+
+
+def _emulator_host(config: GCSOptions) -> str | None:
     if config.endpoint_url:
         return config.endpoint_url
     host = os.environ.get("STORAGE_EMULATOR_HOST")
@@ -52,7 +63,7 @@ def _emulator_host(config: GCSConfig) -> str | None:
     return host if "://" in host else f"http://{host}"
 
 
-def make_client(config: GCSConfig) -> storage.Client:
+def make_client(config: GCSOptions) -> storage.Client:
     """A client whose connection pool fits the upload concurrency."""
     emulator = _emulator_host(config)
     credentials: Credentials
@@ -69,7 +80,7 @@ def make_client(config: GCSConfig) -> storage.Client:
             raise_translated(exc, "Google credentials")
         project = project or default_project
     session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-    pool = max(10, 2 * config.upload_concurrency + 2)
+    pool = max(10, 2 * config.concurrency + 2)
     adapter = requests.adapters.HTTPAdapter(pool_connections=pool, pool_maxsize=pool)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

@@ -36,7 +36,7 @@ from ...errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-from ...registry import OpenedDriver, option_int, reject_unknown
+from ...registry import OpenedDriver
 from ..base import (
     CREATE_ONLY,
     CreateOnly,
@@ -49,10 +49,10 @@ from ..base import (
     UploadInfo,
 )
 from .claim import CommitClaim
-from .client import GCSConfig, make_client
+from .client import GCSOptions, make_client, options_from
 from .errors import Condition, is_transient, raise_translated
 
-__all__ = ["GCSConfig", "GCSDriver", "from_url"]
+__all__ = ["GCSDriver", "from_url"]
 
 SESSIONS = ".~parts/"
 _SESSION_MARKER = "session"
@@ -116,7 +116,7 @@ class GCSDriver:
     """One bucket through the JSON API; every method is thread-safe."""
 
     def __init__(
-        self, bucket: str, config: GCSConfig, client: storage.Client | None = None
+        self, bucket: str, config: GCSOptions, client: storage.Client | None = None
     ) -> None:
         self._config = config
         self._client = client or make_client(config)
@@ -125,8 +125,8 @@ class GCSDriver:
             min_part_size=1,  # composed objects have no minimum component size
             max_part_size=5 * 1024 * MiB,
             max_parts=10_000,
-            default_part_size=config.chunk_size,
-            default_concurrency=config.upload_concurrency,
+            default_part_size=config.part_size,
+            default_concurrency=config.concurrency,
             metadata_bytes=8 * 1024,
             metadata_mutable=True,
             metadata_in_listing=True,
@@ -183,7 +183,7 @@ class GCSDriver:
         with self._pool_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(
-                    max_workers=max(2, self._config.upload_concurrency),
+                    max_workers=max(2, self._config.concurrency),
                     thread_name_prefix="cargohold-gcs",
                 )
             return self._pool
@@ -207,7 +207,7 @@ class GCSDriver:
             generation, condition = 0, Condition.CREATE_ONLY
         elif isinstance(precondition, IfMatch):
             generation, metageneration = _match(precondition.etag, key)
-            condition = Condition.MATCH
+            condition = Condition.IF_MATCH
         attempts = _Attempts()
         try:
             blob.upload_from_string(
@@ -332,7 +332,7 @@ class GCSDriver:
         except api.NotFound:
             return
         except Exception as exc:
-            raise_translated(exc, key, Condition.MATCH)
+            raise_translated(exc, key, Condition.of(precondition))
 
     def copy(self, src: str, dst: str, *, precondition: CreateOnly | None = None) -> str:
         if precondition is not CREATE_ONLY:
@@ -390,11 +390,9 @@ class GCSDriver:
                 current = self.head(key)
                 if current.metadata == dict(metadata):
                     return current.etag
-            raise_translated(exc, key, Condition.MATCH)
-        except api.NotFound as exc:
-            raise NotFoundError(f"{key} not found") from exc
-        except Exception as exc:
-            raise_translated(exc, key, Condition.MATCH)
+            raise_translated(exc, key, Condition.of(precondition))
+        except Exception as exc:  # a 404 is NotFound, or a failed IfMatch when one was given
+            raise_translated(exc, key, Condition.of(precondition))
         return _etag(blob)
 
     # -- create-only claims -----------------------------------------------------------------
@@ -560,31 +558,12 @@ class GCSDriver:
 def from_url(url: SplitResult, options: dict[str, Any]) -> OpenedDriver:
     """``gs://bucket/prefix`` (also ``gcs://``).
 
-    Options: ``project``, ``endpoint_url``, ``chunk_size``, ``upload_concurrency``,
-    ``storage_class``, ``kms_key_name``, ``timeout``, ``retry_deadline``, ``claim_timeout``.
+    Options (read by ``client.GCSOptions``): ``project``, ``endpoint_url``, ``part_size``,
+    ``concurrency``, ``storage_class``, ``kms_key_name``, ``timeout``, ``retry_deadline``,
+    ``claim_timeout``.
     """
     bucket = url.netloc
     if not bucket:
         raise InvalidArgumentError(f"{url.scheme}:// URL needs a bucket: {url.geturl()!r}")
-    config = GCSConfig(
-        project=_option_str(options, "project"),
-        endpoint_url=_option_str(options, "endpoint_url"),
-        chunk_size=option_int(options, "chunk_size", 8 * MiB, minimum=256 * 1024),
-        upload_concurrency=option_int(options, "upload_concurrency", 4, minimum=1),
-        storage_class=_option_str(options, "storage_class"),
-        kms_key_name=_option_str(options, "kms_key_name"),
-        timeout=float(option_int(options, "timeout", 60, minimum=1)),
-        retry_deadline=float(option_int(options, "retry_deadline", 120, minimum=0)),
-        claim_timeout=float(option_int(options, "claim_timeout", 60, minimum=1)),
-    )
-    reject_unknown(options, url.scheme)
+    config = options_from(options, url.scheme)
     return OpenedDriver(GCSDriver(bucket, config), url.path.strip("/"))
-
-
-def _option_str(options: dict[str, Any], name: str) -> str | None:
-    value = options.pop(name, None)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise InvalidArgumentError(f"option {name} must be a string, got {value!r}")
-    return value

@@ -1,10 +1,11 @@
 """The one table from google-cloud-storage / google-api-core exceptions to cargohold errors.
 
 HTTP 412 means different things depending on the precondition a request carried, so the caller
-says which one it sent (``Condition``): a create-only write (``ifGenerationMatch=0``) that
-meets 412 found the key taken (``AlreadyExistsError``); a write guarded by an etag
-(``ifGenerationMatch=<g>`` / ``ifMetagenerationMatch=<m>``) found another version
-(``FailedPreconditionError``).
+says which one it sent (``Condition``, shared by every driver): a create-only write
+(``ifGenerationMatch=0``) that meets 412 found the key taken (``AlreadyExistsError``); a write
+guarded by an etag (``ifGenerationMatch=<g>`` / ``ifMetagenerationMatch=<m>``) found another
+version, or no object (``FailedPreconditionError``). ``TABLE`` is applied by
+``drivers/errors.py``, the one helper every driver uses.
 
 Also here: the retry predicate, i.e. which failures are transient. The driver passes an explicit
 ``Retry`` to every SDK call, conditional ones included, so this predicate is the whole policy.
@@ -12,7 +13,7 @@ Also here: the retry predicate, i.e. which failures are transient. The driver pa
 
 from __future__ import annotations
 
-import enum
+from types import MappingProxyType
 from typing import NoReturn
 
 import requests
@@ -26,20 +27,13 @@ from ...errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
-    ServiceError,
     UnauthenticatedError,
     UnavailableError,
 )
+from ..errors import Condition, ErrorTable, Failure
+from ..errors import translate as translate_with
 
-__all__ = ["Condition", "is_transient", "raise_translated", "translate"]
-
-
-class Condition(enum.Enum):
-    """Which precondition a request carried, to read a 412 answer."""
-
-    NONE = "none"
-    CREATE_ONLY = "create-only"
-    MATCH = "match"
+__all__ = ["TABLE", "Condition", "is_transient", "raise_translated", "translate"]
 
 
 _TRANSIENT_API = (
@@ -93,23 +87,32 @@ CREDENTIAL_HINT = (
 )
 
 
+def _describe(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    first_line = str(message).strip().splitlines()[0] if str(message).strip() else ""
+    return f"{type(exc).__name__}: {first_line}"[:300]
+
+
+def _read(exc: BaseException) -> Failure:
+    """The exception's class name as its code (GCS answers carry no finer one), its status."""
+    status = exc.code if isinstance(exc, api.GoogleAPICallError) else None
+    return Failure(type(exc).__name__, status if isinstance(status, int) else None, _describe(exc))
+
+
+TABLE = ErrorTable(
+    read=_read,
+    by_code=MappingProxyType({"NotModified": FailedPreconditionError}),
+    by_class=_TABLE,
+    conditional_codes=frozenset({"PreconditionFailed"}),
+    missing_codes=frozenset({"NotFound"}),
+    credential_hint=CREDENTIAL_HINT,
+)
+"""google-cloud-storage exceptions → cargohold errors (applied by ``cargohold.drivers.errors``)."""
+
+
 def translate(exc: BaseException, what: str, condition: Condition = Condition.NONE) -> ContentError:
     """The cargohold error for an SDK exception raised while working on ``what``."""
-    if isinstance(exc, ContentError):
-        return exc
-    if isinstance(exc, api.PreconditionFailed):
-        if condition is Condition.CREATE_ONLY:
-            return AlreadyExistsError(f"{what} already exists")
-        return FailedPreconditionError(f"{what}: generation does not match")
-    if isinstance(exc, api.NotModified):
-        return FailedPreconditionError(f"{what}: generation does not match")
-    for sdk_class, error_class in _TABLE:
-        if isinstance(exc, sdk_class):
-            message = f"{what}: {_describe(exc)}"
-            if issubclass(error_class, UnauthenticatedError | PermissionDeniedError):
-                message += f" ({CREDENTIAL_HINT})"
-            return error_class(message)
-    return ServiceError(f"{what}: {_describe(exc)}")
+    return translate_with(exc, TABLE, what, condition=condition)
 
 
 def raise_translated(
@@ -117,9 +120,3 @@ def raise_translated(
 ) -> NoReturn:
     """Raise ``translate(exc, ...)`` chained to ``exc``."""
     raise translate(exc, what, condition) from exc
-
-
-def _describe(exc: BaseException) -> str:
-    message = getattr(exc, "message", None) or str(exc)
-    first_line = str(message).strip().splitlines()[0] if str(message).strip() else ""
-    return f"{type(exc).__name__}: {first_line}"[:300]

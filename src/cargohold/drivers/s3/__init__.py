@@ -3,7 +3,7 @@
 ``driver`` holds the driver, ``client`` its options and botocore client, ``errors`` its error table.
 """
 
-from .client import S3Settings
+from .client import S3Options, S3Settings
 from .driver import S3Driver, from_url
 
-__all__ = ["S3Driver", "S3Settings", "from_url"]
+__all__ = ["S3Driver", "S3Options", "S3Settings", "from_url"]

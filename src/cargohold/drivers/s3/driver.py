@@ -9,12 +9,13 @@ in sidecar objects. Retries are botocore's (standard or adaptive mode), never ha
 
 URL options (see docs/drivers/s3.md): ``region``, ``endpoint_url``, ``addressing_style``,
 ``profile``, ``sse``, ``sse_kms_key_id``, ``storage_class``, ``retry_mode``, ``max_attempts``,
-``max_connections``. Credentials come only from boto3's default chain.
+``concurrency`` (read by ``client.S3Options``). Credentials come only from boto3's default chain.
 """
 
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from urllib.parse import SplitResult
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ...errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
-from ...registry import OpenedDriver, reject_unknown
+from ...registry import OpenedDriver
 from ..base import (
     CREATE_ONLY,
     CreateOnly,
@@ -37,13 +38,13 @@ from ..base import (
     Precondition,
     UploadInfo,
 )
-from .client import S3Settings, settings_from_options
+from .client import S3Options, options_from
 from .errors import Condition, error_code, s3_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["S3Driver", "S3Settings", "from_url"]
+__all__ = ["S3Driver", "from_url"]
 
 GiB = 1024 * MiB
 LIMITS = DriverLimits(
@@ -66,9 +67,10 @@ def _utc(value: datetime) -> datetime:
 class S3Driver:
     """The driver protocol over one bucket (the store's prefix is part of the keys it gets)."""
 
-    def __init__(self, bucket: str, settings: S3Settings | None = None) -> None:
+    def __init__(self, bucket: str, settings: S3Options | None = None) -> None:
         self.bucket = bucket
-        self.settings = settings or S3Settings()
+        self.settings = settings or S3Options()
+        self._limits = dataclasses.replace(LIMITS, default_concurrency=self.settings.concurrency)
         self.client: S3Client = self.settings.client()
         self._create = self.settings.create_args()
         self._conditional_delete = True
@@ -81,7 +83,7 @@ class S3Driver:
 
     @property
     def limits(self) -> DriverLimits:
-        return LIMITS
+        return self._limits
 
     def put(
         self,
@@ -187,7 +189,7 @@ class S3Driver:
             if pieces == 1:
                 parts = [self._copy_part(src, dst, upload_id, *ranges[0])]
             else:
-                with ThreadPoolExecutor(min(pieces, self.settings.max_connections)) as pool:
+                with ThreadPoolExecutor(min(pieces, self.settings.pool_size)) as pool:
                     parts = list(
                         pool.map(lambda r: self._copy_part(src, dst, upload_id, *r), ranges)
                     )
@@ -326,8 +328,7 @@ def from_url(url: SplitResult, options: dict[str, Any]) -> OpenedDriver:
     bucket = url.netloc
     if not bucket:
         raise InvalidArgumentError("s3:// URLs need a bucket: s3://bucket/prefix")
-    settings = settings_from_options(options)
-    reject_unknown(options, "s3")
+    settings = options_from(options)
     try:
         driver = S3Driver(bucket, settings)
     except (BotoCoreError, ValueError) as exc:  # an unknown profile, a malformed endpoint_url

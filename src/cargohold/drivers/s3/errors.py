@@ -8,14 +8,15 @@ here, so those become ``UnavailableError``.
 A 412 (``PreconditionFailed``) or 409 (``ConditionalRequestConflict``, a concurrent conditional
 write won the race) means "the key was taken" for a create-only write and "the etag moved" for an
 ``If-Match`` write. A 404 on an ``If-Match`` write means the object is gone, which for the caller
-is the same failed precondition.
+is the same failed precondition. The table (``TABLE``) is applied by ``drivers/errors.py``, the
+one helper every driver uses.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from enum import Enum
+from types import MappingProxyType
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -31,7 +32,6 @@ from botocore.exceptions import (
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ...errors import (
-    AlreadyExistsError,
     ContentError,
     FailedPreconditionError,
     InvalidArgumentError,
@@ -41,17 +41,10 @@ from ...errors import (
     UnauthenticatedError,
     UnavailableError,
 )
+from ..errors import Condition, ErrorTable, Failure
+from ..errors import translate as translate_with
 
-__all__ = ["Condition", "error_code", "s3_errors", "translate"]
-
-
-class Condition(Enum):
-    """What kind of conditional write a call was; it decides what 412/409/404 mean."""
-
-    NONE = "none"
-    CREATE_ONLY = "create-only"
-    IF_MATCH = "if-match"
-
+__all__ = ["TABLE", "Condition", "error_code", "s3_errors", "translate"]
 
 # error code → error class; conditional codes are handled before this table.
 _BY_CODE: dict[str, type[ContentError]] = {
@@ -91,8 +84,6 @@ CREDENTIAL_HINT = (
     "boto3 looks for credentials in the environment (AWS_ACCESS_KEY_ID, AWS_PROFILE), the "
     "shared config and credentials files, then container and instance roles"
 )
-_CONDITIONAL_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
-_MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
 
 # Transport failures that survived botocore's retries.
 _TRANSPORT = (
@@ -112,41 +103,41 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _status(exc: ClientError) -> int:
-    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-
-
-def translate(exc: Exception, what: str, condition: Condition = Condition.NONE) -> ContentError:
-    """The cargohold error for a botocore (or transport) exception raised while doing ``what``."""
+def _read(exc: BaseException) -> Failure:
+    """Code, status and message of a botocore ClientError; a line for anything else."""
     if isinstance(exc, ClientError):
-        code, status = error_code(exc), _status(exc)
-        message = f"{what}: {code or status} {exc.response.get('Error', {}).get('Message', '')}"
-        if code in _CONDITIONAL_CODES or (status in (409, 412) and condition is not Condition.NONE):
-            if condition is Condition.CREATE_ONLY:
-                return AlreadyExistsError(f"{what}: the key already exists")
-            return FailedPreconditionError(f"{what}: the object's etag does not match")
-        if condition is Condition.IF_MATCH and (code in _MISSING_CODES or status == 404):
-            return FailedPreconditionError(f"{what}: the object is gone")
-        cls = _BY_CODE.get(code)
-        if cls is None:
-            if status == 404:
-                cls = NotFoundError
-            elif status == 401:
-                cls = UnauthenticatedError
-            elif status == 403:
-                cls = PermissionDeniedError
-            elif status >= 500 or status == 429:
-                cls = UnavailableError
-            else:
-                cls = ServiceError
-        if issubclass(cls, UnauthenticatedError | PermissionDeniedError):
-            message = f"{message.strip()} ({CREDENTIAL_HINT})"
-        return cls(message.strip())
+        code = error_code(exc)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) or None
+        text = exc.response.get("Error", {}).get("Message", "")
+        return Failure(code, status, f"{code or status} {text}".strip())
     if isinstance(exc, _TRANSPORT):
-        return UnavailableError(f"{what}: S3 could not be reached: {exc}")
+        return Failure(detail=f"S3 could not be reached: {exc}")
     if isinstance(exc, NoCredentialsError):
-        return UnauthenticatedError(f"{what}: no AWS credentials found ({CREDENTIAL_HINT})")
-    return ServiceError(f"{what}: {exc}")
+        return Failure(detail="no AWS credentials found")
+    return Failure(detail=str(exc))
+
+
+TABLE = ErrorTable(
+    read=_read,
+    by_code=MappingProxyType(_BY_CODE),
+    by_status=MappingProxyType(
+        {404: NotFoundError, 401: UnauthenticatedError, 403: PermissionDeniedError}
+    ),
+    by_class=(
+        *((cls, UnavailableError) for cls in _TRANSPORT),
+        (NoCredentialsError, UnauthenticatedError),
+    ),
+    conditional_codes=frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"}),
+    conditional_statuses=frozenset({409, 412}),
+    missing_codes=frozenset({"NoSuchKey", "NotFound", "404"}),
+    credential_hint=CREDENTIAL_HINT,
+)
+"""botocore exceptions → cargohold errors (applied by ``cargohold.drivers.errors``)."""
+
+
+def translate(exc: BaseException, what: str, condition: Condition = Condition.NONE) -> ContentError:
+    """The cargohold error for a botocore (or transport) exception raised while doing ``what``."""
+    return translate_with(exc, TABLE, what, condition=condition)
 
 
 @contextlib.contextmanager

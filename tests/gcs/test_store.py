@@ -31,7 +31,7 @@ def _digest(data: bytes) -> str:
 
 def _open(url: str, **options: object) -> tuple[Store, Recorder]:
     store = cargohold.open_store(url, **options)
-    driver = getattr(store.driver, "inner", store.driver)  # the store may wrap its driver
+    driver = store.driver.inner  # the GCS driver the store's wrapper holds
     assert isinstance(driver, GCSDriver)
     return store, record(driver)
 

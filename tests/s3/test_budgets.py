@@ -11,6 +11,7 @@ import pytest
 import cargohold
 from cargohold import Descriptor, Store
 from cargohold.drivers.base import CREATE_ONLY, MiB
+from cargohold.drivers.s3 import S3Driver
 
 from .recorder import RequestRecorder
 
@@ -29,7 +30,9 @@ def s3_store(s3_url: str) -> Iterator[Store]:
 
 
 def _record(store: Store) -> RequestRecorder:
-    return RequestRecorder().attach(store.driver.client)  # type: ignore[attr-defined]
+    driver = store.driver.inner  # the S3 driver the store's wrapper holds
+    assert isinstance(driver, S3Driver)
+    return RequestRecorder().attach(driver.client)
 
 
 def _ingest(store: Store, data: bytes, labels: dict[str, str] | None = None) -> str:

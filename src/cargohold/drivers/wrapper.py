@@ -4,7 +4,7 @@
 request is sent, and counts calls per operation (``driver.calls``), which is what the request
 budgets in the conformance suite are asserted against. An optional ``observer`` (set by
 ``cargohold serve`` when metrics are on) is told when each request starts and how it ended.
-Attributes it does not define (a driver's own client, say) are looked up on the wrapped driver.
+It has no attributes of its own beyond these: the wrapped driver is ``inner``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from ..errors import ContentError, InvalidArgumentError
 from .base import (
@@ -122,7 +122,20 @@ def _if_match(precondition: Precondition | None) -> IfMatch | None:
 
 
 class MeteredDriver:
-    """Validates keys and counts calls, then delegates to ``inner``."""
+    """Validates keys and counts calls, then delegates to ``inner``.
+
+    ``MeteredDriver(inner)`` builds an instance of the subclass that has exactly ``inner``'s
+    optional capabilities, so ``isinstance(wrapped, MetadataWriter)`` (or ``PositionalParts``)
+    holds only when the inner driver has it; ``metadata_writer()`` and ``positional_parts()``
+    are the typed way to ask. The wrapped driver itself is ``inner`` (its SDK client, say).
+    """
+
+    def __new__(cls, inner: Driver) -> MeteredDriver:
+        if cls is MeteredDriver:
+            metadata = isinstance(inner, MetadataWriter)
+            positional = isinstance(inner, PositionalParts)
+            cls = _WRAPPERS[metadata, positional]
+        return super().__new__(cls)
 
     def __init__(self, inner: Driver) -> None:
         self.inner = inner
@@ -131,9 +144,6 @@ class MeteredDriver:
         self._name = type(inner).__name__
         self.observer: DriverObserver | None = None
         """Told about each request when set (``cargohold serve --metrics-address``)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     def _count(self, op: str) -> None:
         with self._lock:
@@ -151,6 +161,14 @@ class MeteredDriver:
         """Start counting from zero."""
         with self._lock:
             self.calls.clear()
+
+    def metadata_writer(self) -> MetadataWriter | None:
+        """This wrapper as a ``MetadataWriter`` if the inner driver is one, else ``None``."""
+        return self if isinstance(self, MetadataWriter) else None
+
+    def positional_parts(self) -> PositionalParts | None:
+        """This wrapper as ``PositionalParts`` if the inner driver has them, else ``None``."""
+        return self if isinstance(self.inner, PositionalParts) else None
 
     @property
     def limits(self) -> DriverLimits:
@@ -229,16 +247,27 @@ class MeteredDriver:
         with self._call("upload_part", key):
             return self.inner.upload_part(key, upload_id, number, data)
 
-    def upload_part_at(
+    def upload_part_positioned(
         self, key: str, upload_id: str, number: int, offset: int, data: bytes
     ) -> Part:
-        """Positional upload where the driver supports it, else a plain ``upload_part``."""
+        """Upload part ``number``, which starts at byte ``offset``: positionally where the
+        driver can (``PositionalParts``), else as a plain ``upload_part``."""
         if isinstance(self.inner, PositionalParts):
             self._count("upload_part")
             key = check_key(key)
             with self._call("upload_part", key):
                 return self.inner.upload_part_at(key, upload_id, number, offset, data)
         return self.upload_part(key, upload_id, number, data)
+
+    def upload_part_at(
+        self, key: str, upload_id: str, number: int, offset: int, data: bytes
+    ) -> Part:
+        """Old name of ``upload_part_positioned``, kept while callers move to it.
+
+        While it is here every wrapper passes ``isinstance(..., PositionalParts)``; ask
+        ``positional_parts()`` for the inner driver's capability.
+        """
+        return self.upload_part_positioned(key, upload_id, number, offset, data)
 
     def list_parts(self, key: str, upload_id: str) -> builtins.list[Part]:
         self._count("list_parts")
@@ -271,6 +300,13 @@ class MeteredDriver:
         self._count("list_uploads")
         return self._call_iter("list_uploads", prefix, self.inner.list_uploads(prefix))
 
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _MeteredMetadataWriter(MeteredDriver):
+    """A wrapper around a driver that is a ``MetadataWriter``."""
+
     def set_metadata(
         self,
         key: str,
@@ -279,13 +315,33 @@ class MeteredDriver:
         precondition: IfMatch | None = None,
         if_match: str | None = None,
     ) -> str:
+        """Replace all user metadata of ``key``; see ``MetadataWriter``."""
         self._count("set_metadata")
-        if not isinstance(self.inner, MetadataWriter):
-            raise InvalidArgumentError("this driver cannot change metadata in place")
         key = check_key(key)
         condition = _if_match(_legacy_precondition(precondition, False, if_match))
+        writer = cast(MetadataWriter, self.inner)
         with self._call("set_metadata", key):
-            return self.inner.set_metadata(key, metadata, precondition=condition)
+            return writer.set_metadata(key, metadata, precondition=condition)
 
-    def close(self) -> None:
-        self.inner.close()
+
+class _MeteredPositional(MeteredDriver):
+    """A wrapper around a driver with ``PositionalParts``."""
+
+    def upload_part_at(
+        self, key: str, upload_id: str, number: int, offset: int, data: bytes
+    ) -> Part:
+        """Upload part ``number`` at byte ``offset``; see ``PositionalParts``."""
+        return self.upload_part_positioned(key, upload_id, number, offset, data)
+
+
+class _MeteredMetadataPositional(_MeteredMetadataWriter, _MeteredPositional):
+    """A wrapper around a driver with both optional capabilities."""
+
+
+# (inner is a MetadataWriter, inner has PositionalParts) -> the wrapper class
+_WRAPPERS: dict[tuple[bool, bool], type[MeteredDriver]] = {
+    (False, False): MeteredDriver,
+    (True, False): _MeteredMetadataWriter,
+    (False, True): _MeteredPositional,
+    (True, True): _MeteredMetadataPositional,
+}

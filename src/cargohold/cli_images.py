@@ -15,7 +15,7 @@ import click
 from .cli_context import CliState
 from .cli_failures import EXIT_FAILURE, CliFailure
 from .cli_format import echo_json, human_size, table
-from .errors import NotFoundError
+from .errors import AlreadyExistsError, DataLossError, FailedPreconditionError, NotFoundError
 from .images.exporter import export as export_images
 from .images.importer import import_images
 from .names import ImageName
@@ -27,6 +27,15 @@ _IMAGES_HINT = "list the store's images with 'cargohold images'"
 
 def _missing_image(exc: NotFoundError) -> CliFailure:
     return CliFailure("not found", str(exc), _IMAGES_HINT, EXIT_FAILURE)
+
+
+def _bad_archive(exc: DataLossError | FailedPreconditionError) -> CliFailure:
+    kind = "data loss" if isinstance(exc, DataLossError) else "failed precondition"
+    hint = (
+        "the archive is incomplete or damaged (nothing was named; blobs already imported are "
+        "kept): make it again, then run the same command"
+    )
+    return CliFailure(kind, str(exc), hint, EXIT_FAILURE)
 
 
 def _image_json(image: ImageName) -> dict[str, Any]:
@@ -52,7 +61,10 @@ def import_(obj: CliState, path: str, names: tuple[str, ...], base_name: str | N
     gzipped) or a docker-archive ('docker save'). Blobs already stored are not uploaded."""
     with obj.guard("import", on_interrupt="run the same command again to resume the import"):
         store = obj.store(create=True)
-        result = import_images(store, path, names=names, base_name=base_name)
+        try:
+            result = import_images(store, path, names=names, base_name=base_name)
+        except (DataLossError, FailedPreconditionError) as exc:
+            raise _bad_archive(exc) from exc
         if obj.as_json:
             echo_json(
                 {
@@ -135,6 +147,13 @@ def export(obj: CliState, args: tuple[str, ...]) -> None:
             result = export_images(obj.store(), names, os.fspath(path))
         except NotFoundError as exc:
             raise _missing_image(exc) from exc
+        except AlreadyExistsError as exc:
+            raise CliFailure(
+                "already exists",
+                str(exc),
+                "give a new path (or an empty directory), or remove the old export first",
+                EXIT_FAILURE,
+            ) from exc
         if obj.as_json:
             echo_json(
                 {

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.images.imagekit import BuiltImage, build_oci_layout, skopeo
+from tests.images.imagekit import BuiltImage, build_oci_layout, sha256, skopeo
 
 
 def run(store: str, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
@@ -90,6 +91,14 @@ def test_failures(store_url: str, image: BuiltImage, tmp_path: Path) -> None:
     done = run(store_url, "import", str(image.path), "--name", "Bad:Name", code=2)
     assert "invalid image name" in done.stderr
     run(store_url, "export", "localhost/app:1.0", code=2)
+    run(store_url, "export", "localhost/app:1.0", str(tmp_path / "out.tar"))
+    done = run(store_url, "export", "localhost/app:1.0", str(tmp_path / "layout"), code=1)
+    assert "already exists" in done.stderr and "new path" in done.stderr
+    broken = tmp_path / "broken"
+    shutil.copytree(image.path, broken)
+    (broken / "blobs" / "sha256" / sha256(image.layers[0])[7:]).unlink()
+    done = run(store_url, "import", str(broken), "--name", "app:broken", code=1)
+    assert "failed precondition" in done.stderr and "incomplete or damaged" in done.stderr
     (tmp_path / "junk").write_bytes(b"junk")
     done = run(store_url, "import", str(tmp_path / "junk"), code=2)
     assert "tar" in done.stderr

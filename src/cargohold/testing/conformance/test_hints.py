@@ -176,15 +176,16 @@ def test_a_restart_that_fails_halfway_keeps_a_consistent_ingestion(
         raise ServiceError(f"{failing} refused")
 
     target = cstore.driver if failing == "abort_upload" else ingest_sessions
-    monkeypatch.setattr(target, failing, refuse)
-    with pytest.raises(ContentError):
-        if restart_by == "truncate":
-            writer.truncate(0)
-        else:
-            writer.commit(len(data))
-    with contextlib.suppress(ContentError):
-        writer.close()
-    monkeypatch.undo()
+    # A context of its own: undoing the fixture itself would undo the store's environment too.
+    with monkeypatch.context() as patch:
+        patch.setattr(target, failing, refuse)
+        with pytest.raises(ContentError):
+            if restart_by == "truncate":
+                writer.truncate(0)
+            else:
+                writer.commit(len(data))
+        with contextlib.suppress(ContentError):
+            writer.close()
     for attempt in range(2):  # a wrong hint still held fails one more commit, then restarts
         with cstore.writer("stuck", hint=hint) as again:
             again.write(data[again.status().offset :])

@@ -115,3 +115,33 @@ def test_the_leftover_check_catches_a_driver_that_leaks_upload_sessions(project:
     assert sum(text.startswith("failed on teardown") for text in caught.values()) >= 3, caught
     # Tests that never abort an upload session pass as on the sound driver.
     assert "test_put_get_head_list_delete" in run.passed
+
+
+BLOCK_SDKS = """
+import sys
+
+BLOCKED = {"boto3", "botocore", "google", "azure", "grpc", "moto", "hypothesis"}
+
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is not installed here")
+
+
+sys.meta_path.insert(0, Block())
+import cargohold.testing.conformance._child
+import cargohold.testing.plugin
+import cargohold.testing.suite
+
+print(len(cargohold.testing.suite.__all__))
+"""
+
+
+def test_the_suite_needs_only_pytest_and_cargohold() -> None:
+    """The testing extra is pytest alone: no cloud SDK, emulator or test tool is imported."""
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCK_SDKS], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout) >= len(SUITE_TESTS)

@@ -1,8 +1,9 @@
 """Request-recording tests: the preconditions GCS enforces are on the wire.
 
-fake-gcs-server enforces ``ifGenerationMatch`` only on simple and multipart uploads; it ignores
-it on compose, rewrite, metadata updates and delete. These tests prove the driver sends it there
-anyway, so real GCS enforces what the emulator cannot show.
+fake-gcs-server 1.54 enforces ``ifGenerationMatch`` only on multipart uploads; it ignores it on
+media uploads, compose, rewrite, metadata updates and delete. These tests prove the driver sends
+it there anyway, so real GCS enforces what the emulator cannot show (test_create_only.py runs
+the claim-free mode behind a proxy that enforces it).
 """
 
 from __future__ import annotations

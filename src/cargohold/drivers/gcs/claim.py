@@ -16,9 +16,10 @@ __all__ = ["CommitClaim"]
 class CommitClaim:
     """A create-only marker held while a server-side create-only write into ``key`` runs.
 
-    GCS enforces ``ifGenerationMatch=0`` on compose and rewrite, but emulators may not; the
-    claim is a create-only simple upload, which every emulator enforces, so the commit's
-    atomicity rests on it. A claim older than ``claim_timeout`` belongs to a dead holder and
+    GCS enforces ``ifGenerationMatch=0`` on compose and rewrite, but fake-gcs-server does not;
+    there (``create_only=claim``, the default against an emulator) the claim is a create-only
+    multipart upload, which the emulator does enforce atomically, so the commit's atomicity
+    rests on it. A claim older than ``claim_timeout`` belongs to a dead holder and
     is taken over (with ``ifGenerationMatch`` on the claim itself).
     """
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import google.auth
 import requests
@@ -21,7 +21,7 @@ from ..base import MiB
 from ..options import option, parse_options
 from .errors import raise_translated
 
-__all__ = ["GCSConfig", "GCSOptions", "make_client", "options_from"]
+__all__ = ["GCSConfig", "GCSOptions", "make_client", "options_from", "uses_claims"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ class GCSOptions:
     """Seconds within which a transiently failing request is retried, with backoff."""
     claim_timeout: float = option(60.0, minimum=1)
     """A commit claim older than this is taken over (its holder is presumed dead)."""
+    create_only: Literal["auto", "native", "claim"] = "auto"
+    """How create-only commits and copies are made atomic: ``native`` trusts GCS's
+    ``ifGenerationMatch=0`` on compose and rewrite; ``claim`` first takes a claim object, for
+    servers that ignore it (fake-gcs-server); ``auto``: ``claim`` against an emulator endpoint
+    (``endpoint_url`` or ``STORAGE_EMULATOR_HOST``), ``native`` otherwise."""
 
 
 GCSConfig = GCSOptions
@@ -61,6 +66,13 @@ def _emulator_host(config: GCSOptions) -> str | None:
     if not host:
         return None
     return host if "://" in host else f"http://{host}"
+
+
+def uses_claims(config: GCSOptions) -> bool:
+    """Whether create-only commits and copies take a claim first (see ``create_only``)."""
+    if config.create_only == "auto":
+        return _emulator_host(config) is not None
+    return config.create_only == "claim"
 
 
 def make_client(config: GCSOptions) -> storage.Client:

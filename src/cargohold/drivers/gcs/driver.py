@@ -16,6 +16,7 @@ are both detected. Create-only writes send ``ifGenerationMatch=0``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import threading
 import uuid
@@ -49,7 +50,7 @@ from ..base import (
     UploadInfo,
 )
 from .claim import CommitClaim
-from .client import GCSOptions, make_client, options_from
+from .client import GCSOptions, make_client, options_from, uses_claims
 from .errors import Condition, is_transient, raise_translated
 
 __all__ = ["GCSDriver", "from_url"]
@@ -119,6 +120,7 @@ class GCSDriver:
         self, bucket: str, config: GCSOptions, client: storage.Client | None = None
     ) -> None:
         self._config = config
+        self._claims = uses_claims(config)
         self._client = client or make_client(config)
         self._bucket = self._client.bucket(bucket)
         self._limits = DriverLimits(
@@ -358,8 +360,10 @@ class GCSDriver:
                     return _etag(target)
         except api.PreconditionFailed as exc:
             if attempts.failed and if_generation_match == 0:
-                # We hold the claim on dst: an object there after a retried attempt is ours.
-                return self.head(dst).etag
+                # A retried attempt met an object: ours, if the first attempt landed.
+                current = self.head(dst)
+                if self._claims or current.size == self.head(src).size:
+                    return current.etag
             raise_translated(exc, dst, Condition.CREATE_ONLY)
         except api.NotFound as exc:
             raise NotFoundError(f"copy source {src} not found") from exc
@@ -397,7 +401,11 @@ class GCSDriver:
 
     # -- create-only claims -----------------------------------------------------------------
 
-    def _claim(self, key: str) -> CommitClaim:
+    def _claim(self, key: str) -> contextlib.AbstractContextManager[object]:
+        """A claim on ``key`` where the server ignores ``ifGenerationMatch`` on compose and
+        rewrite; nothing where it enforces it (the real service)."""
+        if not self._claims:
+            return contextlib.nullcontext()
         return CommitClaim(
             self, key, f"{key}{SESSIONS}{_CLAIM}", self._config.claim_timeout, self._exists
         )
@@ -466,15 +474,16 @@ class GCSDriver:
         if not sources:
             etag = self.put(key, b"", precondition=precondition)
         elif precondition is CREATE_ONLY:
+            size = sum(int(held[part.number].size or 0) for part in parts)
             with self._claim(key):
-                etag = self._compose_all(key, upload_id, sources, create_only=True)
+                etag = self._compose_all(key, upload_id, sources, create_only=True, size=size)
         else:
             etag = self._compose_all(key, upload_id, sources, create_only=False)
         self.abort_upload(key, upload_id)
         return etag
 
     def _compose_all(
-        self, key: str, upload_id: str, sources: _Sources, *, create_only: bool
+        self, key: str, upload_id: str, sources: _Sources, *, create_only: bool, size: int = -1
     ) -> str:
         """Compose in rounds of 32 into temporaries until one call can build ``key``."""
         level = 0
@@ -491,9 +500,12 @@ class GCSDriver:
                 for name, etag in zip(names, results, strict=True)
             ]
             level += 1
-        return self._compose(key, sources, 0 if create_only else None)
+        return self._compose(key, sources, 0 if create_only else None, size)
 
-    def _compose(self, target: str, sources: _Sources, if_generation_match: int | None) -> str:
+    def _compose(
+        self, target: str, sources: _Sources, if_generation_match: int | None, size: int = -1
+    ) -> str:
+        """Compose ``sources`` into ``target``; ``size``: the result's, to know a retry's own."""
         blob = self._blob(target)
         blob.content_type = _CONTENT_TYPE
         attempts = _Attempts()
@@ -507,9 +519,12 @@ class GCSDriver:
             )
         except api.PreconditionFailed as exc:
             # 412 names either the target (create-only) or a replaced source part.
-            if if_generation_match == 0 and self._exists(target):
-                if attempts.failed:
-                    return self.head(target).etag  # our own retried compose (we hold the claim)
+            current = self._head_or_none(target) if if_generation_match == 0 else None
+            if current is not None:
+                # A retried compose that met an object: ours if its first attempt landed
+                # (certain under a claim; without one, a racer's would differ in size).
+                if attempts.failed and (self._claims or current.size == size):
+                    return current.etag
                 raise AlreadyExistsError(f"{target} already exists") from exc
             raise FailedPreconditionError(f"a part of {target} was replaced") from exc
         except api.NotFound as exc:
@@ -519,11 +534,13 @@ class GCSDriver:
         return _etag(blob)
 
     def _exists(self, key: str) -> bool:
+        return self._head_or_none(key) is not None
+
+    def _head_or_none(self, key: str) -> ObjectInfo | None:
         try:
-            self.head(key)
+            return self.head(key)
         except NotFoundError:
-            return False
-        return True
+            return None
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         names = [b.name for b in self._list_blobs(_session_prefix(key, upload_id))]

@@ -32,6 +32,9 @@ class _Bar:
     def update(self, blobs_done: int, blobs_total: int, done: int, total: int) -> None:
         if not self._enabled:
             return
+        if self._bar is not None and done < self._shown:  # a new phase (sharded copies)
+            self._bar.close()
+            self._bar, self._shown = None, 0
         if self._bar is None:
             self._bar = tqdm(
                 total=total, unit="B", unit_scale=True, file=sys.stderr, desc=self._description
@@ -63,6 +66,8 @@ def _summary_line(summary: CopySummary) -> str:
         line += f", {summary.resumed} resumed"
     if summary.blobs_other_shards:
         line += f", {_count(summary.blobs_other_shards, 'blob')} left to other shards"
+    if summary.blobs_pending:
+        line += f", {_count(summary.blobs_pending, 'manifest')} pending"
     if summary.names_pending:
         line += f", {_count(len(summary.names_pending), 'name')} pending (image incomplete)"
     if summary.names_skipped:

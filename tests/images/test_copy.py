@@ -148,24 +148,28 @@ def test_rerun_with_nothing_to_copy_only_lists(file_store_url: str, s3_store_url
 
 
 def test_shards_together_are_the_whole(file_pair: tuple[Store, Store]) -> None:
+    """Leaves are split by digest; manifests and names follow once all their leaves are in."""
     src, dst = file_pair
     rng = random.Random(5)
     big = build_image(src, rng, layers=[500 + i for i in range(16)], name="big:1")
     build_image(src, rng, layers=(10, 20, 30), name="small:1")
     total = _blobs(src)
+    leaves = set(total) - {item.target.digest for item in names_of(src).list()}
     first = copy(src, dst, ["big:1", "small:1"], shard=(0, 2))
-    mine = {d for d in total if in_shard(d, (0, 2))}
-    assert set(_blobs(dst)) == mine
-    assert first.blobs_copied == len(mine)
-    assert first.blobs_other_shards == len(total) - len(mine)
-    # big:1's 19 blobs are never all in one shard (seeded): it waits for the other shard.
+    mine = {d for d in leaves if in_shard(d, (0, 2))}
+    assert mine and mine != leaves
+    assert set(_blobs(dst)) & leaves == mine
+    assert first.blobs_other_shards == len(leaves - mine)
+    # big:1's 17 leaves are never all in one shard (seeded): its manifest and name wait.
+    assert big.manifest.digest not in _blobs(dst)
     assert "big:1" in first.names_pending and "big:1" not in _names(dst)
+    assert first.blobs_pending >= 1
 
     second = copy(src, dst, ["big:1", "small:1"], shard=(1, 2))
-    assert second.blobs_copied == len(total) - len(mine)
     assert set(_blobs(dst)) == set(total)
-    assert second.names_pending == []
-    assert _names(dst) == {"big:1": big.manifest.digest, **_names(src)}
+    assert first.blobs_copied + second.blobs_copied == len(total)
+    assert second.names_pending == [] and second.blobs_pending == 0
+    assert _names(dst) == _names(src)
     assert sorted(first.names_written + second.names_written) == ["big:1", "small:1"]
     assert verify(dst).ok
 
@@ -198,7 +202,9 @@ def test_damaged_source_blob_is_refused(tmp_path: Path, file_pair: tuple[Store, 
     assert layer not in _blobs(dst)
     assert image.manifest.digest not in _blobs(dst)
     assert _names(dst) == {}
-    assert [s.ref for s in dst.list_statuses()] == []  # no bad bytes kept to resume
+    # No bad bytes kept to resume (the manifest's own ingestion, complete but uncommitted
+    # while its child failed, may stay: its bytes are right, a rerun commits it).
+    assert copy_ref(layer) not in [s.ref for s in dst.list_statuses()]
 
 
 def _cli(*args: str) -> list[str]:

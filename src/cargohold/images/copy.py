@@ -4,54 +4,44 @@
 on the source), or with ``names=None`` every blob of the source and every name, then writes the
 names. How it goes:
 
-1. The destination is *listed* once (``Store.list_blobs``): what it holds is never asked blob
-   by blob, so a rerun with nothing left to copy costs the destination a listing and a read of
+1. The destination is *listed* (``Store.list_blobs``): what it holds is never asked blob by
+   blob, so a rerun with nothing left to copy costs the destination a listing and a read of
    its names.
-2. What is missing is copied in waves by graph height: layers and configs first, then the
-   manifests that refer to them, then indexes. A copy killed at any point never leaves a
-   manifest at the destination whose children are missing.
-3. Each blob streams from a source ``reader_at`` into a destination writer that expects its
-   digest (checked at commit, so nothing wrong is ever published), at most ``concurrency``
-   blobs at a time, each with the writer's own bounded parts in flight: memory stays bounded
-   whatever the blob sizes. The source's labels go with the commit.
-4. The ingestion ref of a blob is ``copy-<digest>``: a blob whose copy was interrupted resumes
-   from the destination's ingestion state where the driver allows it.
-5. Names are written last, together, in one ``set_many`` — and only names whose whole closure is
-   at the destination.
+2. The blobs it lacks are copied by ``transfer.Transfer``: all at once as far as
+   ``concurrency`` allows, each streamed from a source ``reader_at`` into a destination writer
+   that expects its digest (checked at commit: nothing wrong is ever published), with the
+   source's labels. A manifest or index streams its bytes, then commits only once its children
+   are committed: a copy killed at any moment never leaves a parent whose children are
+   missing. Memory stays bounded whatever the blob sizes.
+3. A blob's ingestion ref is ``copy-<digest>``: a blob whose copy was interrupted resumes from
+   the destination's ingestion state where the driver allows it.
+4. Names are written last, together, in one ``set_many``, and only names whose whole closure
+   is at the destination.
 
-Sharding (``shard=(i, n)``): shard ``i`` copies the blobs whose digest, as a number, is ``i``
-modulo ``n``. The shards are disjoint and together are the whole. A name needs blobs of every
-shard, so a shard writes a name only once its whole closure is present at the destination (it
-lists the destination again at the end to see what the other shards did); a name still
-waiting for another shard is reported in ``CopySummary.names_pending``, and whichever shard
-finishes last — or any later run — writes it.
+Sharding (``shard=(i, n)``): the leaves (layers and configs, nearly all the bytes) are split by
+digest: shard ``i`` copies those whose digest, as a number, is ``i`` modulo ``n``, so the shards
+are disjoint and together are the whole. Manifests, indexes and names need the leaves of every
+shard; a shard copies them (and writes the names) only once everything under them is at the
+destination, listing it again at the end to see what the other shards did. Whatever is still
+waiting is reported (``blobs_pending``, ``names_pending``), and whichever shard finishes last —
+or any later run — completes it.
 """
 
 from __future__ import annotations
 
-import io
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from contextlib import suppress
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..content import ReaderAt
 from ..digests import parse_digest
-from ..errors import (
-    ContentError,
-    DataLossError,
-    FailedPreconditionError,
-    InvalidArgumentError,
-)
-from ..helpers import Progress, write_blob
-from ..names import NameStore
+from ..errors import InvalidArgumentError
+from ..names import ImageName, NameStore
 from ..store import Store
 from ..types import Descriptor
 from . import graph
 from .closure import explore, heights
+from .transfer import CopyProgress, ProgressCallback, Transfer, TransferResult, copy_ref
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -66,22 +56,6 @@ __all__ = [
 DEFAULT_CONCURRENCY = 4
 """Blobs copied at once (each also uploads its parts in parallel)."""
 
-_WAIT_SLICE = 0.5
-"""How long one wait for a wave's copies lasts before it is renewed (keeps Ctrl-C prompt)."""
-
-
-@dataclass(frozen=True)
-class CopyProgress:
-    """How far a copy is: blobs and bytes copied so far, of those it has to copy."""
-
-    blobs_done: int
-    blobs_total: int
-    bytes_done: int
-    bytes_total: int
-
-
-ProgressCallback = Callable[[CopyProgress], None]
-
 
 @dataclass
 class CopySummary:
@@ -89,7 +63,9 @@ class CopySummary:
 
     ``blobs_copied``/``bytes_copied``: written to the destination by this run (``resumed``
     of them continued an interrupted copy). ``blobs_skipped``/``bytes_skipped``: already there.
-    ``blobs_other_shards``: left to the other shards. ``names_written``: names set at the
+    ``blobs_other_shards``: leaves left to the other shards. ``blobs_pending``: manifests and
+    indexes not copied yet, because blobs under them are not at the destination yet (sharding)
+    or another copier holds their ingestion right now. ``names_written``: names set at the
     destination; ``names_unchanged``: names it already had, pointing at the same content;
     ``names_pending``: names whose closure is not complete at the destination yet (sharding).
     ``names_skipped``: names of the source that point at a blob the source does not hold.
@@ -102,6 +78,7 @@ class CopySummary:
     blobs_skipped: int = 0
     bytes_skipped: int = 0
     blobs_other_shards: int = 0
+    blobs_pending: int = 0
     resumed: int = 0
     names_written: list[str] = field(default_factory=list)
     names_unchanged: list[str] = field(default_factory=list)
@@ -117,6 +94,7 @@ class CopySummary:
             "blobs_skipped": self.blobs_skipped,
             "bytes_skipped": self.bytes_skipped,
             "blobs_other_shards": self.blobs_other_shards,
+            "blobs_pending": self.blobs_pending,
             "resumed": self.resumed,
             "names_written": list(self.names_written),
             "names_unchanged": list(self.names_unchanged),
@@ -145,11 +123,6 @@ def in_shard(digest: str, shard: tuple[int, int] | None) -> bool:
     return int(parse_digest(digest).hex, 16) % shard[1] == shard[0]
 
 
-def copy_ref(digest: str) -> str:
-    """The ingestion ref a copy of ``digest`` uses: the same on every run, so it resumes."""
-    return f"copy-{digest}"
-
-
 def names_of(store: Store) -> NameStore:
     """The store's image names (``store.names``)."""
     return store.names
@@ -160,6 +133,7 @@ class _Plan:
     """What to copy: every wanted blob with its size, height and (for --all) labels."""
 
     sizes: dict[str, int]
+    edges: dict[str, list[str]]
     heights: dict[str, int]
     labels: dict[str, Mapping[str, str]] | None
     closures: dict[str, set[str]]
@@ -192,10 +166,14 @@ def _plan(src: Store, names: Sequence[str] | None) -> _Plan:
                 edges[digest] = list(dict.fromkeys([*edges[digest], *by_label]))
         blobs = set(present)
     else:
-        blobs = set().union(*found.closures.values()) & set(present) if found.closures else set()
-    ranked = heights({d: kids for d, kids in edges.items() if d in blobs})
+        reached: set[str] = set().union(*found.closures.values())
+        blobs = reached & set(present)
+    edges = {d: [k for k in kids if k in blobs] for d, kids in edges.items() if d in blobs}
+    edges = {d: kids for d, kids in edges.items() if kids}
+    ranked = heights(edges)
     return _Plan(
         sizes={d: present[d] for d in blobs},
+        edges=edges,
         heights={d: ranked.get(d, 0) for d in blobs},
         labels=labels,
         closures={name: found.closures[t.digest] for name, t in targets.items()},
@@ -204,164 +182,54 @@ def _plan(src: Store, names: Sequence[str] | None) -> _Plan:
     )
 
 
-class _Tally:
-    """Counts shared by the copying threads; callbacks are made outside its lock."""
-
-    def __init__(self, blobs_total: int, bytes_total: int, progress: ProgressCallback | None):
-        self._lock = threading.Lock()
-        self._progress = progress
-        self.blobs_total = blobs_total
-        self.bytes_total = bytes_total
-        self.blobs_done = 0
-        self.bytes_done = 0
-
-    def add(self, blobs: int, nbytes: int) -> None:
-        with self._lock:
-            self.blobs_done += blobs
-            self.bytes_done += nbytes
-            snapshot = CopyProgress(
-                self.blobs_done, self.blobs_total, self.bytes_done, self.bytes_total
-            )
-        if self._progress is not None:
-            self._progress(snapshot)
+def _leaves_under(edges: Mapping[str, list[str]], root: str) -> set[str]:
+    """The leaves (blobs without children) reachable from ``root``."""
+    found: set[str] = set()
+    seen: set[str] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        kids = edges.get(node)
+        if kids:
+            stack.extend(kids)
+        else:
+            found.add(node)
+    return found
 
 
-class _BlobSource:
-    """A source blob as the seekable file object ``write_blob`` reads: each ``read`` is one
-    ``read_at`` (served by the reader's read-ahead), with no buffering or hashing of its own."""
+class _Run:
+    """One ``copy``: the plan, what the destination holds, the summary being filled in."""
 
-    def __init__(self, reader: ReaderAt) -> None:
-        self._reader = reader
-        self._pos = 0
+    def __init__(self, src: Store, dst: Store, plan: _Plan, concurrency: int) -> None:
+        self.src, self.dst, self.plan = src, dst, plan
+        self.summary = CopySummary(missing_in_source=plan.missing)
+        self.transfer = Transfer(src, dst, plan.sizes, plan.labels, concurrency)
+        self.present = {digest for digest, _ in dst.list_blobs()}
+        self._relisted = False
 
-    def read(self, size: int = -1, /) -> bytes:
-        if size < 0:
-            size = self._reader.size - self._pos
-        data = self._reader.read_at(self._pos, size)
-        self._pos += len(data)
-        return data
+    def relist(self) -> None:
+        """List the destination again (once): other shards may have added blobs meanwhile."""
+        if not self._relisted:
+            self._relisted = True
+            self.present |= {digest for digest, _ in self.dst.list_blobs()}
 
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._reader.size}
-        self._pos = max(base[whence] + offset, 0)
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def __enter__(self) -> _BlobSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._reader.close()
-
-
-def _copy_blob(
-    src: Store, dst: Store, digest: str, size: int, labels: Mapping[str, str] | None, tally: _Tally
-) -> tuple[bool, bool]:
-    """Copy one blob; return (copied by this call, resumed an earlier ingestion)."""
-    if labels is None:
-        labels = src.info(digest).labels
-    seen = [0]
-
-    def report(progress: Progress) -> None:
-        delta, seen[0] = progress.done - seen[0], progress.done
-        if delta:
-            tally.add(0, delta)
-
-    ref = copy_ref(digest)
-    # The source is read without hashing: the destination's writer expects the digest and
-    # checks it at commit, so a damaged source blob is refused there, once.
-    with _BlobSource(src.reader_at(Descriptor(digest=digest, size=size))) as source:
-        try:
-            result = write_blob(
-                dst, ref, source, expected=digest, size=size, labels=labels, progress=report
-            )
-        except FailedPreconditionError as exc:
-            with suppress(ContentError):
-                dst.abort(ref)  # a rerun must not resume bytes known to be wrong
-            raise DataLossError(
-                f"content {digest} at the source does not match its digest; nothing was "
-                f"written for it (verify the source: {exc})"
-            ) from exc
-    tally.add(1, size - seen[0])
-    return not result.existed, result.resumed_at > 0
-
-
-def _run_waves(
-    src: Store,
-    dst: Store,
-    plan: _Plan,
-    todo: list[str],
-    concurrency: int,
-    tally: _Tally,
-    summary: CopySummary,
-) -> set[str]:
-    """Copy ``todo`` lowest height first, a wave at a time; return the digests now present."""
-    done: set[str] = set()
-    waves: dict[int, list[str]] = {}
-    for digest in todo:
-        waves.setdefault(plan.heights[digest], []).append(digest)
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cargohold-copy")
-    try:
-        for height in sorted(waves):
-            # Largest first: the long copies start early and the wave ends sooner.
-            wave = sorted(waves[height], key=lambda d: -plan.sizes[d])
-            futures: dict[Future[tuple[bool, bool]], str] = {
-                pool.submit(
-                    _copy_blob,
-                    src,
-                    dst,
-                    digest,
-                    plan.sizes[digest],
-                    None if plan.labels is None else plan.labels.get(digest, {}),
-                    tally,
-                ): digest
-                for digest in wave
-            }
-            for future, digest in _finish(futures):
-                copied, resumed = future.result()
-                done.add(digest)
-                if copied:
-                    summary.blobs_copied += 1
-                    summary.bytes_copied += plan.sizes[digest]
-                    summary.resumed += int(resumed)
-                else:  # another copier got there first
-                    summary.blobs_skipped += 1
-                    summary.bytes_skipped += plan.sizes[digest]
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    return done
-
-
-def _finish(
-    futures: Mapping[Future[tuple[bool, bool]], str],
-) -> Iterator[tuple[Future[tuple[bool, bool]], str]]:
-    """Wait for every future, in slices (so an interruption is seen at once); on the first
-    failure, cancel the ones not started, let the running ones end, and raise it."""
-    pending = set(futures)
-    try:
-        while pending:
-            finished, pending = wait(pending, timeout=_WAIT_SLICE, return_when=FIRST_EXCEPTION)
-            for future in finished:
-                if future.exception() is not None:
-                    raise future.exception()  # type: ignore[misc]
-                yield future, futures[future]
-    except BaseException:
-        for future in pending:
-            future.cancel()
-        _drain(pending)
-        raise
-
-
-def _drain(pending: set[Future[tuple[bool, bool]]], grace: float = 30.0) -> None:
-    """Give running copies up to ``grace`` seconds to end, so their writers save their state."""
-    deadline = time.monotonic() + grace
-    while pending and time.monotonic() < deadline:
-        _done, pending = wait(pending, timeout=min(_WAIT_SLICE, deadline - time.monotonic()))
+    def transfer_all(self, digests: list[str], progress: ProgressCallback | None) -> None:
+        if not digests:
+            return
+        result: TransferResult = self.transfer.run(
+            digests, self.plan.edges, self.plan.heights, progress
+        )
+        summary, sizes = self.summary, self.plan.sizes
+        summary.blobs_copied += len(result.copied)
+        summary.bytes_copied += sum(sizes[d] for d in result.copied)
+        summary.blobs_skipped += len(result.existed)
+        summary.bytes_skipped += sum(sizes[d] for d in result.existed)
+        summary.blobs_pending += len(result.busy)
+        summary.resumed += result.resumed
+        self.present |= result.copied | result.existed
 
 
 def copy(
@@ -387,46 +255,71 @@ def copy(
     if names is not None and not names:
         raise InvalidArgumentError("no image names given (pass None to copy everything)")
     plan = _plan(src, names)
-    summary = CopySummary(missing_in_source=plan.missing)
-    have = dict(dst.list_blobs())
-    todo: list[str] = []
-    for digest, size in plan.sizes.items():
-        if not in_shard(digest, shard):
-            summary.blobs_other_shards += 1
-        elif digest in have:
-            summary.blobs_skipped += 1
-            summary.bytes_skipped += size
-        else:
-            todo.append(digest)
-    tally = _Tally(len(todo), sum(plan.sizes[d] for d in todo), progress)
-    copied = _run_waves(src, dst, plan, todo, concurrency, tally, summary)
-    _write_names(src, dst, plan, set(have) | copied, summary)
-    return summary
+    # The destination's names are read while the blobs copy (they are only compared with
+    # what is written at the end; set_many itself is a conditional read-modify-write).
+    ahead = ThreadPoolExecutor(1, thread_name_prefix="cargohold-copy-names")
+    try:
+        existing: Future[list[ImageName]] | None = None
+        if plan.targets:
+            existing = ahead.submit(names_of(dst).list)
+        run = _Run(src, dst, plan, concurrency)
+        _copy_blobs(run, shard, progress)
+        if existing is not None:
+            _write_names(run, {item.name: item.target for item in existing.result()})
+    finally:
+        ahead.shutdown(wait=False, cancel_futures=True)
+    return run.summary
 
 
-def _write_names(
-    src: Store, dst: Store, plan: _Plan, present: set[str], summary: CopySummary
+def _copy_blobs(
+    run: _Run, shard: tuple[int, int] | None, progress: ProgressCallback | None
 ) -> None:
-    """Set, in one ``set_many``, every selected name whose closure is complete at ``dst``."""
-    if not plan.targets:
+    plan, summary = run.plan, run.summary
+    missing = [d for d in plan.sizes if d not in run.present]
+    for digest in plan.sizes:
+        if digest in run.present:
+            summary.blobs_skipped += 1
+            summary.bytes_skipped += plan.sizes[digest]
+    if shard is None:
+        run.transfer_all(missing, progress)
         return
+    mine: list[str] = []
+    nodes: list[str] = []
+    for digest in missing:
+        if plan.edges.get(digest):
+            nodes.append(digest)
+        elif in_shard(digest, shard):
+            mine.append(digest)
+        else:
+            summary.blobs_other_shards += 1
+    run.transfer_all(mine, progress)
+    under = {node: _leaves_under(plan.edges, node) for node in nodes}
+    if any(not leaves <= run.present for leaves in under.values()):
+        run.relist()
+    ready = [node for node in nodes if under[node] <= run.present]
+    summary.blobs_pending += len(nodes) - len(ready)
+    run.transfer_all([d for d in ready if d not in run.present], progress)
+
+
+def _write_names(run: _Run, existing: Mapping[str, Descriptor]) -> None:
+    """Set, in one ``set_many``, every selected name whose closure is complete at ``dst``."""
+    plan, summary = run.plan, run.summary
     source_blobs = set(plan.sizes)
     needed = {name: plan.closures[name] & source_blobs for name in plan.targets}
-    if any(not blobs <= present for blobs in needed.values()):
-        present = present | {digest for digest, _ in dst.list_blobs()}  # other shards' work
-    existing = {item.name: item.target for item in names_of(dst).list()}
+    if any(not blobs <= run.present for blobs in needed.values()):
+        run.relist()
     ready: dict[str, Descriptor] = {}
     for name, target in plan.targets.items():
         if target.digest not in source_blobs:
             summary.names_skipped.append(name)
-        elif not needed[name] <= present:
+        elif not needed[name] <= run.present:
             summary.names_pending.append(name)
         elif _same_target(existing.get(name), target):
             summary.names_unchanged.append(name)
         else:
             ready[name] = target
     if ready:
-        names_of(dst).set_many(ready)
+        names_of(run.dst).set_many(ready)
         summary.names_written.extend(ready)
 
 

@@ -1,0 +1,283 @@
+"""Copying a set of blobs between two stores, parents after their children (used by ``copy``).
+
+``Transfer(src, dst, ...).run(digests)`` copies each digest (all missing from ``dst``) through
+a destination writer that expects its digest. Every blob starts at once, as far as the pools
+allow (blobs that fit in one part have a pool of their own, so a config never queues behind
+the layers); a blob whose children are in the same run streams its bytes, then waits for its
+children's commits before its own. Blobs are submitted children first, so a waiting parent
+only ever waits for blobs that have already started: there is no deadlock, and a copy stopped
+at any moment never leaves a parent committed without its children.
+
+A blob's ingestion ref is ``copy-<digest>``: an interrupted copy leaves an ingestion that the
+next run resumes at its offset. The resumed bytes are trusted up to the commit, which checks
+the whole digest; if it fails, the ingestion is dropped and the blob copied again from zero,
+once (a second failure means the source itself does not match its digest: DataLossError).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import suppress
+from dataclasses import dataclass
+
+from ..blob_reader import READ_CHUNK
+from ..content import ReaderAt
+from ..errors import (
+    AlreadyExistsError,
+    ContentError,
+    DataLossError,
+    FailedPreconditionError,
+    UnavailableError,
+)
+from ..store import Store
+from ..types import Descriptor
+
+__all__ = ["BUSY", "COPIED", "EXISTED", "CopyProgress", "ProgressCallback", "Transfer"]
+__all__ += ["TransferResult", "copy_ref"]
+
+_WAIT_SLICE = 0.5
+"""How long one wait lasts before it is renewed (keeps an interruption prompt)."""
+_DRAIN_GRACE = 30.0
+"""How long running copies get to end (saving their ingestion state) after a failure."""
+
+
+@dataclass(frozen=True)
+class CopyProgress:
+    """How far a copy is: blobs and bytes copied so far, of those it has to copy."""
+
+    blobs_done: int
+    blobs_total: int
+    bytes_done: int
+    bytes_total: int
+
+
+ProgressCallback = Callable[[CopyProgress], None]
+
+
+COPIED = "copied"
+EXISTED = "existed"
+BUSY = "busy"
+"""Another writer (another copy, another shard) holds the blob's ingestion right now; the
+blob, and every parent waiting for it, is left for that writer or a later run."""
+
+
+@dataclass
+class TransferResult:
+    """What a run did: digests committed by it, found committed meanwhile (another copier),
+    left busy (see ``BUSY``), and how many copies resumed an earlier ingestion."""
+
+    copied: set[str]
+    existed: set[str]
+    busy: set[str]
+    resumed: int
+
+
+class _ChildFailed(Exception):
+    """A parent stops because a child's copy failed (the child's error is the one to report)."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def copy_ref(digest: str) -> str:
+    """The ingestion ref a copy of ``digest`` uses: the same on every run, so it resumes."""
+    return f"copy-{digest}"
+
+
+class _Tally:
+    """Counts shared by the copying threads; callbacks are made outside its lock."""
+
+    def __init__(self, blobs: int, nbytes: int, progress: ProgressCallback | None) -> None:
+        self._lock = threading.Lock()
+        self._progress = progress
+        self._blobs_total, self._bytes_total = blobs, nbytes
+        self._blobs_done = 0
+        self._bytes_done = 0
+
+    def add(self, blobs: int, nbytes: int) -> None:
+        with self._lock:
+            self._blobs_done += blobs
+            self._bytes_done += nbytes
+            snapshot = CopyProgress(
+                self._blobs_done, self._blobs_total, self._bytes_done, self._bytes_total
+            )
+        if self._progress is not None:
+            self._progress(snapshot)
+
+
+class _BlobSource:
+    """A source blob read in order: each ``read`` is one ``read_at`` (served by the reader's
+    read-ahead), with no buffering or hashing of its own."""
+
+    def __init__(self, reader: ReaderAt, start: int) -> None:
+        self._reader = reader
+        self._pos = start
+
+    def read(self, size: int) -> bytes:
+        data = self._reader.read_at(self._pos, size)
+        self._pos += len(data)
+        return data
+
+    def __enter__(self) -> _BlobSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._reader.close()
+
+
+def _wait_for(children: Iterable[Future[str]]) -> bool:
+    """Wait until every child is done; whether all are committed (none left busy)."""
+    ready = True
+    for child in children:
+        while True:
+            try:
+                ready = child.result(timeout=_WAIT_SLICE) != BUSY and ready
+                break
+            except TimeoutError:
+                continue
+            except BaseException as exc:
+                raise _ChildFailed(exc) from exc
+    return ready
+
+
+class Transfer:
+    """One run of blob copies from ``src`` to ``dst`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        src: Store,
+        dst: Store,
+        sizes: Mapping[str, int],
+        labels: Mapping[str, Mapping[str, str]] | None,
+        concurrency: int,
+    ) -> None:
+        self._src, self._dst = src, dst
+        self._sizes = sizes
+        self._labels = labels
+        self._concurrency = concurrency
+        self._resumed = 0
+        self._lock = threading.Lock()
+
+    def run(
+        self,
+        digests: Iterable[str],
+        edges: Mapping[str, Iterable[str]],
+        heights: Mapping[str, int],
+        progress: ProgressCallback | None,
+    ) -> TransferResult:
+        """Copy ``digests``; ``edges`` gives each one's children, ``heights`` the order."""
+        order = sorted(digests, key=lambda d: (heights.get(d, 0), -self._sizes[d], d))
+        tally = _Tally(len(order), sum(self._sizes[d] for d in order), progress)
+        small_limit = self._dst.part_size
+        big = ThreadPoolExecutor(self._concurrency, thread_name_prefix="cargohold-copy")
+        small = ThreadPoolExecutor(self._concurrency, thread_name_prefix="cargohold-copy-small")
+        futures: dict[str, Future[str]] = {}
+        try:
+            for digest in order:
+                children = [futures[c] for c in edges.get(digest, ()) if c in futures]
+                pool = small if self._sizes[digest] <= small_limit else big
+                futures[digest] = pool.submit(self._copy, digest, children, tally)
+            result = TransferResult(set(), set(), set(), 0)
+            sets = {COPIED: result.copied, EXISTED: result.existed, BUSY: result.busy}
+            for digest, outcome in _finish(futures):
+                sets[outcome].add(digest)
+            result.resumed = self._resumed
+            return result
+        finally:
+            big.shutdown(wait=False, cancel_futures=True)
+            small.shutdown(wait=False, cancel_futures=True)
+
+    def _copy(self, digest: str, children: list[Future[str]], tally: _Tally) -> str:
+        """Copy one blob; COPIED, EXISTED (already there) or BUSY (see ``BUSY``)."""
+        size = self._sizes[digest]
+        labels = (
+            self._labels.get(digest, {})
+            if self._labels is not None
+            else self._src.info(digest).labels
+        )
+        ref = copy_ref(digest)
+        counted = [0]
+        try:
+            return self._stream(digest, size, dict(labels), children, tally, counted)
+        except FailedPreconditionError:
+            # The bytes do not hash to the digest. Drop the ingestion (a rerun must not
+            # resume bytes known to be wrong) and start over once: resumed bytes may be the
+            # culprit. Bytes read fresh from the source that still do not match are its fault.
+            with suppress(ContentError):
+                self._dst.abort(ref)
+            tally.add(0, -counted[0])
+            counted[0] = 0
+        try:
+            return self._stream(digest, size, dict(labels), children, tally, counted)
+        except FailedPreconditionError as exc:
+            with suppress(ContentError):
+                self._dst.abort(ref)
+            raise DataLossError(
+                f"content {digest} at the source does not match its digest; nothing was "
+                f"written for it (verify the source: {exc})"
+            ) from exc
+
+    def _stream(
+        self,
+        digest: str,
+        size: int,
+        labels: dict[str, str],
+        children: list[Future[str]],
+        tally: _Tally,
+        counted: list[int],
+    ) -> str:
+        desc = Descriptor(digest=digest, size=size)
+        try:
+            writer = self._dst.writer(copy_ref(digest), desc)
+        except AlreadyExistsError:
+            tally.add(1, size - counted[0])
+            return EXISTED
+        except UnavailableError:
+            return BUSY
+        with writer:
+            offset = writer.status().offset
+            if offset:
+                with self._lock:
+                    self._resumed += 1
+            tally.add(0, offset)
+            counted[0] += offset
+            with _BlobSource(self._src.reader_at(desc), offset) as source:
+                while chunk := source.read(READ_CHUNK):
+                    writer.write(chunk)
+                    tally.add(0, len(chunk))
+                    counted[0] += len(chunk)
+            if not _wait_for(children):
+                return BUSY  # the writer closes uncommitted: its ingestion stays, resumable
+            try:
+                writer.commit(size, digest, labels)
+            except AlreadyExistsError:
+                tally.add(1, 0)
+                return EXISTED
+        tally.add(1, 0)
+        return COPIED
+
+
+def _finish(futures: Mapping[str, Future[str]]) -> Iterator[tuple[str, str]]:
+    """Each digest with its result, as they end; on the first failure (or an interruption),
+    cancel what has not started, give what runs ``_DRAIN_GRACE`` to end, and raise it."""
+    by_future = {future: digest for digest, future in futures.items()}
+    pending = set(by_future)
+    try:
+        while pending:
+            finished, pending = wait(pending, timeout=_WAIT_SLICE, return_when=FIRST_EXCEPTION)
+            for future in finished:
+                error = future.exception()
+                if isinstance(error, _ChildFailed):
+                    raise error.original
+                yield by_future[future], future.result()
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        deadline = time.monotonic() + _DRAIN_GRACE
+        while pending and time.monotonic() < deadline:
+            _done, pending = wait(pending, timeout=min(_WAIT_SLICE, deadline - time.monotonic()))
+        raise

@@ -317,3 +317,18 @@ def test_name_pointing_at_nothing_is_skipped(file_pair: tuple[Store, Store]) -> 
     assert summary.names_written == ["app:1"] and summary.names_skipped == ["gone:1"]
     assert gone.manifest.digest in summary.missing_in_source
     assert set(_blobs(dst)) == set(_blobs(src)) and _names(dst) == {"app:1": app.manifest.digest}
+
+
+def test_resumed_ingestion_with_wrong_bytes_is_redone(file_pair: tuple[Store, Store]) -> None:
+    """Resumed bytes are trusted up to the commit's digest check; when it fails, the blob is
+    copied again from zero (once), and the copy succeeds."""
+    src, dst = file_pair
+    image = build_image(src, random.Random(13), layers=(300_000,), name="app:1")
+    layer = image.layers[0]
+    with dst.writer(copy_ref(layer.digest), layer) as writer:
+        writer.write(b"\0" * 100_000)  # not the layer's first bytes
+    summary = copy(src, dst, ["app:1"])
+    assert summary.blobs_copied == 3 and summary.names_written == ["app:1"]
+    with open_blob(dst, layer.digest) as reader:
+        assert len(reader.read()) == layer.size
+    assert dst.list_statuses() == []

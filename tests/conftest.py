@@ -10,9 +10,12 @@ only when named there.
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import urllib.parse
+import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -68,6 +71,41 @@ def store_url(request: pytest.FixtureRequest) -> str:
 def cargohold_store_url(store_url: str) -> str:
     """The conformance suite's one fixture (see docs/testing.md): every kind's fresh store."""
     return store_url
+
+
+def _gcs_object_names(endpoint: str, bucket: str, prefix: str) -> list[str]:
+    """Every object name under ``prefix`` in the emulator's bucket (its JSON API, paged)."""
+    names: list[str] = []
+    token = ""
+    while True:
+        query = urllib.parse.urlencode(
+            {"prefix": prefix, "pageToken": token} if token else {"prefix": prefix}
+        )
+        with urllib.request.urlopen(f"{endpoint}/storage/v1/b/{bucket}/o?{query}", timeout=30) as r:
+            page = json.loads(r.read())
+        names.extend(item["name"] for item in page.get("items", []))
+        token = page.get("nextPageToken", "")
+        if not token:
+            return names
+
+
+@pytest.fixture
+def cargohold_hidden_objects(
+    request: pytest.FixtureRequest, store_url: str
+) -> Callable[[str], list[str]] | None:
+    """For the leftover check: the GCS driver's commit claims (``<key>.~parts/claim``), which
+    neither its ``list`` nor its ``list_uploads`` shows (its sessions' objects are in the
+    latter), seen in the emulator's own listing."""
+    url = urllib.parse.urlsplit(store_url)
+    if url.scheme not in ("gs", "gcs"):
+        return None
+    endpoint: str = request.getfixturevalue("gcs_endpoint")
+
+    def hidden(prefix: str) -> list[str]:
+        names = _gcs_object_names(endpoint, url.netloc, prefix)
+        return [n for n in names if "/" not in n.rpartition(".~parts/")[2] and ".~parts/" in n]
+
+    return hidden
 
 
 @pytest.fixture

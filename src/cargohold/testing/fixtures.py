@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,21 +21,11 @@ from .plugin import CALL_REPORT
 __all__ = [
     "cargohold_leftover_check",
     "cargohold_shared_store_url",
-    "cargohold_store_is_shared",
     "cstore",
     "ingest",
 ]
 
 LEAVES_MARK = "cargohold_leaves"
-
-
-@pytest.fixture
-def cargohold_store_is_shared(cargohold_store_url: str) -> bool:
-    """Whether other OS processes opening the URL see the same store (override to say so).
-
-    The default is True for every scheme but ``memory://``, whose stores live in one process.
-    """
-    return urlsplit(cargohold_store_url).scheme != "memory"
 
 
 @pytest.fixture
@@ -101,6 +90,7 @@ def cargohold_leftover_check(request: pytest.FixtureRequest) -> Iterator[None]:
         )
     allowed = _allowed_kinds(request.node)
     url: str = request.getfixturevalue("cargohold_store_url")
+    hidden_objects = request.getfixturevalue("cargohold_hidden_objects")
     probe = cargohold.open_store(url)
     driver_class = type(probe.driver.inner)
     probe.close()
@@ -112,7 +102,8 @@ def cargohold_leftover_check(request: pytest.FixtureRequest) -> Iterator[None]:
         return  # a failed or skipped test may leave anything; its own report says why
     store = cargohold.open_store(url)
     try:
-        found = find_leftovers(store.driver, store.prefix, log.aborted).without(allowed)
+        hidden = hidden_objects(store.prefix) if hidden_objects else []
+        found = find_leftovers(store.driver, store.prefix, log.aborted, hidden).without(allowed)
     finally:
         store.close()
     if found:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,12 +58,20 @@ class AbortLog:
 
     @contextlib.contextmanager
     def installed(self, driver_class: type[Any]) -> Iterator[AbortLog]:
-        """Record every ``abort_upload`` call on instances of ``driver_class`` meanwhile."""
-        original: Callable[..., None] = driver_class.abort_upload
+        """Record every ``abort_upload`` call on instances of ``driver_class`` meanwhile.
+
+        A class that defines no ``abort_upload`` (one that forwards it by ``__getattr__``)
+        records nothing: aborted sessions still listed then count as leftovers.
+        """
+        original: Callable[..., None] | None = getattr(driver_class, "abort_upload", None)
+        if original is None:
+            yield self
+            return
 
         def abort_upload(this: Any, key: str, upload_id: str) -> None:
             with self._lock:
                 self.aborted.add((key, upload_id))
+            assert original is not None
             original(this, key, upload_id)
 
         driver_class.abort_upload = abort_upload
@@ -88,10 +96,21 @@ def _ingestion_uploads(driver: Driver, state_keys: list[str]) -> set[tuple[str, 
     return named
 
 
-def find_leftovers(driver: Driver, prefix: str, aborted: set[tuple[str, str]]) -> Leftovers:
-    """Everything under ``prefix`` (a store's) that is not committed content, by kind."""
+def find_leftovers(
+    driver: Driver,
+    prefix: str,
+    aborted: set[tuple[str, str]],
+    hidden: Iterable[str] = (),
+) -> Leftovers:
+    """Everything under ``prefix`` (a store's) that is not committed content, by kind.
+
+    ``hidden``: objects the driver keeps under the prefix but shows in neither ``list`` nor
+    ``list_uploads`` (a commit claim, say); each is an ``object`` leftover.
+    """
     layout = Layout(prefix)
     result = Leftovers()
+    for key in hidden:
+        result.add("object", key)
     state_keys: list[str] = []
     keys = [info.key for info in driver.list(layout.root)]
     listed = set(keys)

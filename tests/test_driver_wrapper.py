@@ -1,4 +1,4 @@
-"""The wrapper every store puts around its driver: typed capabilities, both precondition forms."""
+"""The wrapper every store puts around its driver: typed capabilities, preconditions."""
 
 from __future__ import annotations
 
@@ -46,16 +46,18 @@ def test_positioned_parts_on_any_driver(tmp_path: Path) -> None:
         assert wrapped.calls["upload_part"] == 1
 
 
-def test_preconditions_new_and_old_forms() -> None:
+def test_preconditions() -> None:
     wrapped = MeteredDriver(MemoryDriver("wrapper-preconditions"))
     etag = wrapped.put("k", b"1", precondition=CREATE_ONLY)
     with pytest.raises(AlreadyExistsError):
-        wrapped.put("k", b"2", if_none_match=True)  # the old keyword, translated
-    etag = wrapped.put("k", b"2", if_match=etag)
+        wrapped.put("k", b"2", precondition=CREATE_ONLY)
+    etag = wrapped.put("k", b"2", precondition=IfMatch(etag))
     with pytest.raises(FailedPreconditionError):
         wrapped.put("k", b"3", precondition=IfMatch("stale"))
-    with pytest.raises(InvalidArgumentError, match="one precondition"):
-        wrapped.put("k", b"3", precondition=IfMatch(etag), if_none_match=True)
+    with pytest.raises(TypeError):
+        wrapped.put("k", b"3", if_none_match=True)  # type: ignore[call-arg]  # the old keyword
+    with pytest.raises(InvalidArgumentError, match="not a precondition"):
+        wrapped.put("k", b"3", precondition=True)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="create-only"):
         wrapped.copy("k", "c", precondition=IfMatch(etag))  # type: ignore[arg-type]
     with pytest.raises(FailedPreconditionError):

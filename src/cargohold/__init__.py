@@ -119,7 +119,7 @@ def open_store(url: str, **options: Any) -> Store:
     part_size = _number(store_opts, "part_size", int)
     concurrency = _number(store_opts, "concurrency", int)
     read_streams = _number(store_opts, "read_streams", int)
-    opened = open_driver(parts, merged)
+    opened = open_driver(parts, merged, concurrency=concurrency)
     try:
         return Store(
             opened.driver,

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import cargohold
 from cargohold.drivers.base import CREATE_ONLY, IfMatch, MiB, Part
 from cargohold.drivers.s3 import S3Driver
 from cargohold.errors import (
@@ -160,6 +161,14 @@ def test_bad_urls_are_invalid_arguments(s3_url: str) -> None:
         open_s3(s3_url, concurrency="0")
     with pytest.raises(InvalidArgumentError, match="max_connections"):
         open_s3(s3_url, max_connections="many")
+
+
+def test_the_store_concurrency_sizes_the_pool(s3_url: str) -> None:
+    with cargohold.open_store(s3_url, concurrency=12) as store:
+        driver = store.driver.inner
+        assert isinstance(driver, S3Driver)
+        assert driver.client.meta.config.max_pool_connections == 48
+        assert store.concurrency == 12
 
 
 def test_concurrency_sets_the_default_and_the_pool(s3_url: str) -> None:

@@ -19,7 +19,6 @@ from typing import Any, Protocol, TypeVar, cast
 
 from ..errors import ContentError, InvalidArgumentError
 from .base import (
-    CREATE_ONLY,
     CreateOnly,
     Driver,
     DriverLimits,
@@ -98,17 +97,6 @@ def check_key(key: str) -> str:
     return key
 
 
-def _legacy_precondition(
-    precondition: Precondition | None, if_none_match: bool, if_match: str | None
-) -> Precondition | None:
-    """Translate the old ``if_none_match=`` / ``if_match=`` keywords (accepted for a while)."""
-    if not if_none_match and if_match is None:
-        return precondition
-    if precondition is not None or (if_none_match and if_match is not None):
-        raise InvalidArgumentError("give one precondition, not several")
-    return CREATE_ONLY if if_match is None else IfMatch(if_match)
-
-
 def _create_only(precondition: Precondition | None) -> CreateOnly | None:
     if precondition is not None and not isinstance(precondition, CreateOnly):
         raise InvalidArgumentError("this operation takes only a create-only precondition")
@@ -181,12 +169,11 @@ class MeteredDriver:
         *,
         precondition: Precondition | None = None,
         metadata: Mapping[str, str] | None = None,
-        if_none_match: bool = False,
-        if_match: str | None = None,
     ) -> str:
         self._count("put")
         key = check_key(key)
-        precondition = _legacy_precondition(precondition, if_none_match, if_match)
+        if precondition is not None and not isinstance(precondition, CreateOnly | IfMatch):
+            raise InvalidArgumentError(f"not a precondition: {precondition!r}")
         with self._call("put", key):
             return self.inner.put(key, data, precondition=precondition, metadata=metadata)
 
@@ -212,12 +199,10 @@ class MeteredDriver:
         self._count("list")
         return self._call_iter("list", prefix, self.inner.list(prefix, metadata=metadata))
 
-    def delete(
-        self, key: str, *, precondition: IfMatch | None = None, if_match: str | None = None
-    ) -> None:
+    def delete(self, key: str, *, precondition: IfMatch | None = None) -> None:
         self._count("delete")
         key = check_key(key)
-        condition = _if_match(_legacy_precondition(precondition, False, if_match))
+        condition = _if_match(precondition)
         with self._call("delete", key):
             self.inner.delete(key, precondition=condition)
 
@@ -227,11 +212,10 @@ class MeteredDriver:
         dst: str,
         *,
         precondition: CreateOnly | None = None,
-        if_none_match: bool = False,
     ) -> str:
         self._count("copy")
         src, dst = check_key(src), check_key(dst)
-        condition = _create_only(_legacy_precondition(precondition, if_none_match, None))
+        condition = _create_only(precondition)
         with self._call("copy", f"{src} -> {dst}"):
             return self.inner.copy(src, dst, precondition=condition)
 
@@ -282,11 +266,10 @@ class MeteredDriver:
         parts: Sequence[Part],
         *,
         precondition: CreateOnly | None = None,
-        if_none_match: bool = False,
     ) -> str:
         self._count("complete_upload")
         key = check_key(key)
-        condition = _create_only(_legacy_precondition(precondition, if_none_match, None))
+        condition = _create_only(precondition)
         with self._call("complete_upload", key):
             return self.inner.complete_upload(key, upload_id, parts, precondition=condition)
 
@@ -313,12 +296,11 @@ class _MeteredMetadataWriter(MeteredDriver):
         metadata: Mapping[str, str],
         *,
         precondition: IfMatch | None = None,
-        if_match: str | None = None,
     ) -> str:
         """Replace all user metadata of ``key``; see ``MetadataWriter``."""
         self._count("set_metadata")
         key = check_key(key)
-        condition = _if_match(_legacy_precondition(precondition, False, if_match))
+        condition = _if_match(precondition)
         writer = cast(MetadataWriter, self.inner)
         with self._call("set_metadata", key):
             return writer.set_metadata(key, metadata, precondition=condition)

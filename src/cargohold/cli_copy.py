@@ -89,7 +89,12 @@ def _summary_line(summary: CopySummary) -> str:
 )
 @click.option("--to", "to_url", required=True, help="Destination store URL.")
 @click.option("--all", "copy_all", is_flag=True, help="Copy every blob and every name.")
-@click.option("--shard", default=None, help="Copy only shard I of N (I/N, blobs split by digest).")
+@click.option(
+    "--shard",
+    default=None,
+    help="Copy shard I of N (I/N): layers and configs split by digest; manifests and names "
+    "follow once all their layers are in.",
+)
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1),

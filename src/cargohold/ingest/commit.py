@@ -139,7 +139,7 @@ class Committer:
                 number = len(parts) + 1
                 tail = self._buffer.getvalue()
                 start = self._record.offset - len(tail)
-                parts.append(driver.upload_part_at(key, upload_id, number, start, tail))
+                parts.append(driver.upload_part_positioned(key, upload_id, number, start, tail))
             create_only = CREATE_ONLY if key == blob_key else None
             driver.complete_upload(key, upload_id, parts, precondition=create_only)
         except (NotFoundError, FailedPreconditionError) as exc:

@@ -90,7 +90,7 @@ class PartUploader:
 
     def _send(self, key: str, upload_id: str, number: int, offset: int, data: bytes) -> Part:
         with self._gate:
-            return self._ctx.driver.upload_part_at(key, upload_id, number, offset, data)
+            return self._ctx.driver.upload_part_positioned(key, upload_id, number, offset, data)
 
     def reap(self, wait: bool = False) -> None:
         """Move finished uploads (in order) to the confirmed parts; remember the first error."""

@@ -332,3 +332,34 @@ def test_resumed_ingestion_with_wrong_bytes_is_redone(file_pair: tuple[Store, St
     with open_blob(dst, layer.digest) as reader:
         assert len(reader.read()) == layer.size
     assert dst.list_statuses() == []
+
+
+def test_cli_two_shards_at_once_make_the_whole(file_store_url: str, s3_store_url: str) -> None:
+    """``--shard 0/2`` and ``--shard 1/2`` run at the same time: every blob is committed by
+    exactly one of them, and the names end up written."""
+    with cargohold.open_store(file_store_url) as src:
+        rng = random.Random(21)
+        images = [build_image(src, rng, layers=[2000 + i for i in range(6)]) for _ in range(2)]
+        build_index(src, images, name="multi:1")
+        build_image(src, rng, layers=(100, 200), name="single:1")
+        every, names = _blobs(src), _names(src)
+    argv = _cli("copy", "--from", file_store_url, "--to", s3_store_url, "--all", "--json")
+    runs = [
+        subprocess.Popen(
+            [*argv, "--shard", f"{i}/2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for i in range(2)
+    ]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    for run, (_out, err) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, err.decode()
+    summaries = [json.loads(out) for out, _err in outputs]
+    assert sum(s["blobs_copied"] for s in summaries) == len(every)
+    # The later of the two sees every leaf when it lists the destination again, so it
+    # copies the manifests and the index (or finds them committed by the other) and writes
+    # the names: nothing is left pending for a third run.
+    assert set().union(*(s["names_written"] for s in summaries)) == set(names)
+    with cargohold.open_store(s3_store_url) as dst:
+        assert _blobs(dst) == every
+        assert _names(dst) == names
+        assert verify(dst).ok

@@ -40,6 +40,9 @@ __all__ += ["TransferResult", "copy_ref"]
 
 _WAIT_SLICE = 0.5
 """How long one wait lasts before it is renewed (keeps an interruption prompt)."""
+_BUSY_WAIT = 15.0
+"""How long a blob whose ingestion another copier holds is waited for before it is left BUSY."""
+_BUSY_POLL = 0.25
 _DRAIN_GRACE = 30.0
 """How long running copies get to end (saving their ingestion state) after a failure."""
 
@@ -231,13 +234,20 @@ class Transfer:
         counted: list[int],
     ) -> str:
         desc = Descriptor(digest=digest, size=size)
-        try:
-            writer = self._dst.writer(copy_ref(digest), desc)
-        except AlreadyExistsError:
-            tally.add(1, size - counted[0])
-            return EXISTED
-        except UnavailableError:
-            return BUSY
+        deadline = time.monotonic() + _BUSY_WAIT
+        while True:
+            try:
+                writer = self._dst.writer(copy_ref(digest), desc)
+                break
+            except AlreadyExistsError:
+                tally.add(1, size - counted[0])
+                return EXISTED
+            except UnavailableError:
+                # Another copier (another shard finishing at the same moment) holds it: give
+                # it a little time to commit, which turns this into EXISTED.
+                if time.monotonic() >= deadline:
+                    return BUSY
+                time.sleep(_BUSY_POLL)
         with writer:
             offset = writer.status().offset
             if offset:

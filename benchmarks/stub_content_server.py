@@ -1,24 +1,29 @@
 """A stand-in content service, to measure how fast any Python gRPC plugin can be.
 
-Not cargohold: it serves only Write (and answers every other RPC UNIMPLEMENTED), keeps nothing
-after the stream, and trusts the client's digest at commit. Two modes:
+Not cargohold: it serves only Write and Read (and answers every other RPC UNIMPLEMENTED), keeps
+nothing after a Write stream, and trusts the client's digest at commit. Three modes:
 
 * ``null``: checks offsets and answers; stores and hashes nothing (the transport's floor).
 * ``hash-write``: also hashes every byte (SHA-256) and writes it to one file with ``pwrite``,
   on a worker behind the reply as ``cargohold serve`` does, then fsyncs at commit (the floor
   for any store that must hash and keep the bytes).
+* ``read``: answers Read for any digest from one blob of ``READ_BLOB`` bytes held in memory,
+  1 MiB per response message as ``cargohold serve`` does (grpcio's own cost per Read RPC).
 
     python benchmarks/stub_content_server.py SOCKET_PATH MODE
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -26,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from cargohold.plugin.gen import content_pb2 as pb
 from cargohold.plugin.gen import content_pb2_grpc as pb_grpc
 
-MODES = ("null", "hash-write")
+MODES = ("null", "hash-write", "read", "read-aio")
+READ_BLOB = 32 * 1024 * 1024
+READ_CHUNK = 1024 * 1024
 
 
 class StubContent(pb_grpc.ContentServicer):
@@ -34,6 +41,18 @@ class StubContent(pb_grpc.ContentServicer):
         self._mode = mode
         self._data_path = data_path
         self._pool = futures.ThreadPoolExecutor(4)
+        self._blob = os.urandom(READ_BLOB) if mode == "read" else b""
+
+    def Read(
+        self, request: pb.ReadContentRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ReadContentResponse]:
+        blob = memoryview(self._blob)
+        offset = max(request.offset, 0)
+        end = len(blob) if request.size <= 0 else min(len(blob), offset + request.size)
+        while offset < end:
+            n = min(READ_CHUNK, end - offset)
+            yield pb.ReadContentResponse(offset=offset, data=bytes(blob[offset : offset + n]))
+            offset += n
 
     def Write(
         self, request_iterator: Iterable[pb.WriteContentRequest], context: grpc.ServicerContext
@@ -74,19 +93,50 @@ class StubContent(pb_grpc.ContentServicer):
             os.close(fd)
 
 
+OPTIONS = [
+    ("grpc.max_receive_message_length", 16 << 20),
+    ("grpc.max_send_message_length", 16 << 20),
+    ("grpc.http2.lookahead_bytes", 8 << 20),
+    ("grpc.optimization_target", "throughput"),
+]
+
+
+class AioReadStub(pb_grpc.ContentServicer):
+    """``read-aio``: the ``read`` mode on grpc.aio (one event loop, no thread pool)."""
+
+    def __init__(self) -> None:
+        self._blob = os.urandom(READ_BLOB)
+
+    async def Read(
+        self, request: pb.ReadContentRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.ReadContentResponse]:
+        blob = memoryview(self._blob)
+        offset = max(request.offset, 0)
+        end = len(blob) if request.size <= 0 else min(len(blob), offset + request.size)
+        while offset < end:
+            n = min(READ_CHUNK, end - offset)
+            yield pb.ReadContentResponse(offset=offset, data=bytes(blob[offset : offset + n]))
+            offset += n
+
+
+async def serve_aio(socket_path: str) -> None:
+    server = grpc.aio.server(options=OPTIONS)
+    pb_grpc.add_ContentServicer_to_server(AioReadStub(), server)  # type: ignore[no-untyped-call]
+    server.add_insecure_port(f"unix://{socket_path}")
+    await server.start()
+    await server.wait_for_termination()
+
+
 def main() -> None:
     socket_path, mode = sys.argv[1], sys.argv[2]
     if mode not in MODES:
         raise SystemExit(f"mode must be one of {MODES}")
-    server = grpc.server(
-        futures.ThreadPoolExecutor(8),
-        options=[
-            ("grpc.max_receive_message_length", 16 << 20),
-            ("grpc.max_send_message_length", 16 << 20),
-            ("grpc.http2.lookahead_bytes", 8 << 20),
-            ("grpc.optimization_target", "throughput"),
-        ],
-    )
+    if mode == "read-aio":
+        asyncio.run(serve_aio(socket_path))
+        return
+    options = OPTIONS + [tuple(o) for o in json.loads(os.environ.get("STUB_GRPC_OPTIONS", "[]"))]
+    workers = int(os.environ.get("STUB_WORKERS", "8"))
+    server = grpc.server(futures.ThreadPoolExecutor(workers), options=options)
     servicer = StubContent(mode, Path(socket_path + ".data"))
     pb_grpc.add_ContentServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     server.add_insecure_port(f"unix://{socket_path}")

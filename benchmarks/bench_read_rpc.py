@@ -1,0 +1,150 @@
+"""CPU per Read RPC: a blob read in 32 KiB Read RPCs, one after another, as containerd unpacks.
+
+    python benchmarks/bench_read_rpc.py [--server cargohold|stub] [--size-mib 32] [--piece-kib 32]
+                                        [--passes 3] [--profile OUT.svg]
+
+Starts ``cargohold serve`` on a file:// store holding one random blob (or the stub content
+server in ``read`` mode, grpcio's own floor: a minimal servicer answering Read from memory),
+then reads the blob ``--passes`` times in Read RPCs of ``--piece-kib`` each, the way
+containerd's proxy ``ReaderAt`` does: one RPC per piece, the client taking the data and
+cancelling the call without waiting for its status. Prints the server process's CPU
+(user + system, from /proc) and the wall time per RPC, per pass. ``--profile`` records the
+server with py-spy during the passes (a flame graph). Every process started here is stopped by
+PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from cargohold import open_store
+from cargohold.plugin.gen import content_pb2 as pb
+from cargohold.plugin.gen import content_pb2_grpc as pb_grpc
+from cargohold.types import Descriptor
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _store_blob(store_url: str, data: bytes) -> str:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with open_store(store_url) as store:
+        writer = store.writer("bench-read", Descriptor(digest=digest, size=len(data)))
+        writer.write(data)
+        writer.commit(len(data), digest)
+        writer.close()
+    return digest
+
+
+@contextlib.contextmanager
+def _server(kind: str, work: Path, data: bytes) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    sock = work / "content.sock"
+    if kind.startswith("stub"):
+        cmd = [sys.executable, str(REPO / "benchmarks" / "stub_content_server.py"), str(sock)]
+        cmd.append("read-aio" if kind == "stub-aio" else "read")
+        digest = "sha256:" + "0" * 64
+    else:
+        url = f"file://{work}/store"
+        digest = _store_blob(url, data)
+        cmd = [str(VENV_BIN / "cargohold"), "serve", "--address", f"unix://{sock}"]
+        cmd += ["--store", url, "--node-id", "bench", "--log-level", "warning"]
+    log = (work / "server.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"server did not start: {(work / 'server.log').read_text()}")
+            time.sleep(0.05)
+        yield proc, digest
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def read_pass(
+    stub: pb_grpc.ContentStub, digest: str, size: int, piece: int, cancel: bool = True
+) -> int:
+    """Read ``size`` bytes in ``piece``-byte Read RPCs; return the number of RPCs."""
+    rpcs = 0
+    for offset in range(0, size, piece):
+        want = min(piece, size - offset)
+        call = stub.Read(pb.ReadContentRequest(digest=digest, offset=offset, size=want))
+        got = 0
+        for resp in call:
+            got += len(resp.data)
+            if got >= want and cancel:
+                break
+        call.cancel()  # as containerd's ReaderAt: data in hand, the status is not awaited
+        if got != want:
+            raise SystemExit(f"short read at {offset}: {got} of {want}")
+        rpcs += 1
+    return rpcs
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--server", choices=("cargohold", "stub", "stub-aio"), default="cargohold")
+    p.add_argument("--size-mib", type=int, default=32)
+    p.add_argument("--piece-kib", type=int, default=32)
+    p.add_argument("--passes", type=int, default=3)
+    p.add_argument("--await-status", action="store_true", help="read each call to its end")
+    p.add_argument("--profile", help="py-spy flame graph of the server during the passes")
+    p.add_argument("--spy-args", nargs="*", default=[], help="more py-spy record arguments")
+    args = p.parse_args()
+    size, piece = args.size_mib << 20, args.piece_kib << 10
+    data = os.urandom(size)
+    with (
+        tempfile.TemporaryDirectory(prefix="chb-readrpc-") as tmp,
+        _server(args.server, Path(tmp), data) as (proc, digest),
+        grpc.insecure_channel(f"unix://{tmp}/content.sock") as channel,
+    ):
+        stub = pb_grpc.ContentStub(channel)  # type: ignore[no-untyped-call]
+        read_pass(stub, digest, min(size, 4 << 20), piece)  # warm-up
+        spy = None
+        if args.profile:
+            spy_cmd = [str(VENV_BIN / "py-spy"), "record", "-p", str(proc.pid), "-o"]
+            spy_cmd += [args.profile, "--threads", "--nonblocking", "-r", "200", *args.spy_args]
+            spy = subprocess.Popen(spy_cmd)
+            time.sleep(1.0)
+        for n in range(args.passes):
+            cpu, wall = cpu_seconds(proc.pid), time.monotonic()
+            rpcs = read_pass(stub, digest, size, piece, not args.await_status)
+            cpu, wall = cpu_seconds(proc.pid) - cpu, time.monotonic() - wall
+            print(
+                f"{args.server} pass {n + 1}: {rpcs} RPCs, server CPU {cpu * 1e6 / rpcs:.0f}"
+                f" us/RPC ({cpu * (1 << 30) / size:.1f} s/GiB), wall {wall * 1e6 / rpcs:.0f}"
+                " us/RPC",
+                flush=True,
+            )
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+
+
+if __name__ == "__main__":
+    main()

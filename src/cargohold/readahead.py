@@ -122,6 +122,17 @@ class ReadAhead:
         when this read should go straight to the store."""
         end = offset + length
         first, last = offset // self.window, (end - 1) // self.window
+        if first == last:
+            win = self._continuing(offset, end, first)
+            if win is not None:
+                # A sequential read inside one window with everything ahead already under
+                # way: what the general path below would do, without its bookkeeping.
+                try:
+                    pieces = [self._result(first, win)]
+                finally:
+                    if end == first * self.window + self._span(first):
+                        self._drop_behind()  # only a read that ends a window passes one
+                return self._cut(offset, end, first, pieces)
         wanted = range(first, last + 1)
         with self._lock:
             if self._closed:
@@ -161,6 +172,23 @@ class ReadAhead:
             self._release(win)
 
     # -- under the lock ---------------------------------------------------------------------
+
+    def _continuing(self, offset: int, end: int, index: int) -> _Window | None:
+        """Window ``index`` if ``[offset, end)`` continues a stream inside it and the windows
+        ahead are all held (nothing to fetch or evict); the read is then noted. Else None."""
+        with self._lock:
+            if self._closed or offset not in self._cursors:
+                return None
+            win = self._windows.get(index)
+            if win is None:
+                return None
+            windows = self._windows
+            for ahead in range(index + 1, min(index + self.depth, self._last_index()) + 1):
+                if ahead not in windows:
+                    return None
+            self._note_cursor(offset, end)
+            windows.move_to_end(index)
+            return win
 
     def _last_index(self) -> int:
         return max(self._size - 1, 0) // self.window

@@ -90,6 +90,7 @@ class CallTracker(grpc.ServerInterceptor):  # type: ignore[misc]
         self._calls: dict[int, Call] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     def running(self) -> list[Call]:
         """A snapshot of the calls whose handlers have not returned."""
@@ -154,10 +155,22 @@ class CallTracker(grpc.ServerInterceptor):  # type: ignore[misc]
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
+        # grpcio asks for the handler on its polling thread, once per RPC: the wrapped handler
+        # depends on the method alone, so it is built once per method (a race builds it twice,
+        # harmlessly).
+        full = handler_call_details.method
+        wrapped = self._wrapped.get(full)
+        if wrapped is not None:
+            return wrapped
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        service, method = _split(handler_call_details.method)
+        wrapped = self._wrap(handler, full)
+        self._wrapped[full] = wrapped
+        return wrapped
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, full: str) -> grpc.RpcMethodHandler:
+        service, method = _split(full)
         streaming_in, streaming_out = handler.request_streaming, handler.response_streaming
         inner = _behavior(handler)
 

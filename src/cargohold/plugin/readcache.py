@@ -4,8 +4,10 @@ containerd reads a layer through many short Read RPCs in a row (32 KiB each whil
 Opening a reader per RPC would cost a HEAD each and lose the read-ahead that sequential reads
 earn, so the server keeps one reader per digest: at most ``MAX_READERS`` of them, each dropped
 (and its read-ahead windows freed) after ``IDLE_SECONDS`` without a read, least recently used
-first when there are too many (expiry runs at the end of each Read; a reader whose pass reached
-the end of its blob already holds no read-ahead window). A read from offset 0 starts a new pass
+first when there are too many (the cap is checked at the end of each Read; idle readers are
+looked for at the end of a Read at most every ``EXPIRY_STEP`` seconds, so one may outlive its
+idle time by that much; a reader whose pass reached the end of its blob already holds no
+read-ahead window). A read from offset 0 starts a new pass
 over the blob: it checks with one HEAD that the blob still exists, so a deleted blob is never
 served from the cache.
 """
@@ -24,14 +26,18 @@ from ..content import ReaderAt
 from ..digests import parse_digest
 from ..store import Store
 
-__all__ = ["IDLE_SECONDS", "MAX_READERS", "ReaderCache", "shared_readers"]
+__all__ = ["EXPIRY_STEP", "IDLE_SECONDS", "MAX_READERS", "Lease", "ReaderCache", "shared_readers"]
 
 MAX_READERS = 64
 IDLE_SECONDS = 10.0
+EXPIRY_STEP = 1.0
+"""Most seconds between two scans for idle readers (a quarter of the idle time if less)."""
 
 
 @dataclass
-class _Entry:
+class Lease:
+    """A cached reader and its bookkeeping (what ``ReaderCache.take`` hands out)."""
+
     reader: ReaderAt
     users: int = 0
     last_used: float = 0.0
@@ -50,8 +56,10 @@ class ReaderCache:
         self._store = store
         self._max = max(max_readers, 1)
         self._idle = idle_seconds
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries: OrderedDict[str, Lease] = OrderedDict()
         self._lock = threading.Lock()
+        self._expiry_step = min(max(idle_seconds, 0.0) / 4, EXPIRY_STEP)
+        self._next_expiry = 0.0
         self.clock = time.monotonic
 
     def __len__(self) -> int:
@@ -61,20 +69,41 @@ class ReaderCache:
     @contextlib.contextmanager
     def lease(self, digest: str, *, fresh: bool = False) -> Iterator[ReaderAt]:
         """The shared reader of ``digest`` for one RPC; ``fresh`` re-checks that it exists."""
+        entry = self.take(digest, fresh=fresh)
+        try:
+            yield entry.reader
+        finally:
+            self.give(digest, entry)
+
+    def take(self, digest: str, *, fresh: bool = False) -> Lease:
+        """``lease`` without the context manager (the Read RPC's hot path): the entry whose
+        ``reader`` serves one RPC; hand it back with ``give``."""
         entry = self._take(digest)
         if entry is not None and fresh:
             try:
                 self._store.driver.head(self._store.layout.blob_key(parse_digest(digest)))
             except BaseException:
-                self._give(digest, entry)
+                self.give(digest, entry)
                 self._discard(digest, entry)
                 raise
         if entry is None:
             entry = self._insert(digest, self._store.reader_at(digest))
-        try:
-            yield entry.reader
-        finally:
-            self._give(digest, entry)
+        return entry
+
+    def give(self, digest: str, entry: Lease) -> None:
+        """Hand back an entry from ``take``; expire idle readers now and then."""
+        now = self.clock()
+        with self._lock:
+            entry.users -= 1
+            entry.last_used = now
+            dropped: list[Lease] = []
+            if now >= self._next_expiry or len(self._entries) > self._max:
+                dropped = self._expire(now)
+                self._next_expiry = now + self._expiry_step
+            if self._entries.get(digest) is not entry and entry.users == 0:
+                dropped.append(entry)  # taken out of the cache while this RPC used it
+        for old in dropped:
+            old.reader.close()
 
     def close(self) -> None:
         """Drop every reader (readers in use stay usable until their RPC ends)."""
@@ -86,7 +115,7 @@ class ReaderCache:
 
     # -- bookkeeping --------------------------------------------------------------------------
 
-    def _take(self, digest: str) -> _Entry | None:
+    def _take(self, digest: str) -> Lease | None:
         with self._lock:
             entry = self._entries.get(digest)
             if entry is not None:
@@ -94,12 +123,12 @@ class ReaderCache:
                 self._entries.move_to_end(digest)
             return entry
 
-    def _insert(self, digest: str, reader: ReaderAt) -> _Entry:
+    def _insert(self, digest: str, reader: ReaderAt) -> Lease:
         with self._lock:
             entry = self._entries.get(digest)
             spare = None
             if entry is None:
-                entry = self._entries[digest] = _Entry(reader)
+                entry = self._entries[digest] = Lease(reader)
             else:
                 spare = reader  # another RPC opened it meanwhile
             entry.users += 1
@@ -108,18 +137,7 @@ class ReaderCache:
             spare.close()
         return entry
 
-    def _give(self, digest: str, entry: _Entry) -> None:
-        now = self.clock()
-        with self._lock:
-            entry.users -= 1
-            entry.last_used = now
-            dropped = self._expire(now)
-            if self._entries.get(digest) is not entry and entry.users == 0:
-                dropped.append(entry)  # taken out of the cache while this RPC used it
-        for old in dropped:
-            old.reader.close()
-
-    def _discard(self, digest: str, entry: _Entry) -> None:
+    def _discard(self, digest: str, entry: Lease) -> None:
         with self._lock:
             if self._entries.get(digest) is entry:
                 del self._entries[digest]
@@ -127,7 +145,7 @@ class ReaderCache:
         if idle:
             entry.reader.close()
 
-    def _expire(self, now: float) -> list[_Entry]:
+    def _expire(self, now: float) -> list[Lease]:
         """Under the lock: take out idle readers, and unused ones beyond the cap."""
         out = [
             d for d, e in self._entries.items() if e.users == 0 and now - e.last_used > self._idle

@@ -99,6 +99,7 @@ class ContentServicer(pb_grpc.ContentServicer):
         self._store = store
         self._holdings = holdings
         self._write_pool = write_pool
+        self._readers = shared_readers(store)
         self._writers: set[ContentWriter] = set()
         self._writers_lock = threading.Lock()
 
@@ -152,20 +153,30 @@ class ContentServicer(pb_grpc.ContentServicer):
     def Read(
         self, request: pb.ReadContentRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ReadContentResponse]:
-        # One reader per digest across RPCs: containerd reads a layer in 32 KiB RPCs.
+        # One reader per digest across RPCs: containerd reads a layer in 32 KiB RPCs, so this
+        # path runs thousands of times per layer and does no more than it must.
         offset = max(request.offset, 0)
-        with shared_readers(self._store).lease(request.digest, fresh=offset == 0) as reader:
-            if offset > reader.size:
-                raise OutOfRangeError(f"read past object length {reader.size} bytes")
-            end = reader.size
+        digest = request.digest
+        readers = self._readers
+        entry = readers.take(digest, fresh=offset == 0)
+        try:
+            reader = entry.reader
+            size = reader.size
+            if offset > size:
+                raise OutOfRangeError(f"read past object length {size} bytes")
+            end = size
             if request.size > 0:
                 end = min(end, offset + request.size)
-            while offset < end and context.is_active():
+            while offset < end:
                 data = reader.read_at(offset, min(READ_CHUNK, end - offset))
                 if not data:
                     break
                 yield pb.ReadContentResponse(offset=offset, data=data)
                 offset += len(data)
+                if offset < end and not context.is_active():
+                    break  # the client went away: read no more
+        finally:
+            readers.give(digest, entry)
 
     # -- ingestions -----------------------------------------------------------------------------
 

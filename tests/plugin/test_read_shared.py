@@ -9,7 +9,7 @@ import pytest
 
 from cargohold import Descriptor
 from cargohold.plugin.gen import content_pb2 as pb
-from cargohold.plugin.readcache import ReaderCache, shared_readers
+from cargohold.plugin.readcache import EXPIRY_STEP, ReaderCache, shared_readers
 from cargohold.store import Store
 from cargohold.testing.helpers import digest_of, random_bytes
 
@@ -101,3 +101,26 @@ def test_cache_is_bounded_and_expires_idle_readers(served: Served) -> None:
     cache.close()
     assert len(cache) == 0
     assert shared_readers(store) is shared_readers(store)
+
+
+def test_idle_readers_go_within_one_expiry_step(served: Served) -> None:
+    store = served.store
+    first, second = (_put(store, random_bytes(500, seed=60 + n)) for n in range(2))
+    cache = ReaderCache(store, idle_seconds=5.0)
+    now = [100.0]
+    cache.clock = lambda: now[0]
+    with cache.lease(first):
+        pass  # a scan runs (the first give), the next one not before 100 + EXPIRY_STEP
+    now[0] = 104.5
+    with cache.lease(second):
+        pass  # scanned: the first reader has been idle 4.5 s, under its 5
+    assert len(cache) == 2
+    now[0] = 104.5 + EXPIRY_STEP * 0.8  # idle past 5 s, but the next scan is not due yet
+    with cache.lease(second):
+        pass
+    assert len(cache) == 2
+    now[0] = 104.5 + EXPIRY_STEP  # due: the idle reader goes
+    with cache.lease(second) as reader:
+        assert reader.read_at(0, 10) == random_bytes(500, seed=61)[:10]
+    assert len(cache) == 1
+    cache.close()

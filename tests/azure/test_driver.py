@@ -16,6 +16,8 @@ from cargohold.errors import (
     NotFoundError,
 )
 
+from .._driver_helpers import check_get_range_edges, check_missing_objects
+
 
 def test_put_get_head_and_create_only(azure_driver: AzureDriver) -> None:
     etag = azure_driver.put("a/b", b"hello", precondition=CREATE_ONLY)
@@ -38,28 +40,13 @@ def test_put_if_match(azure_driver: AzureDriver) -> None:
 
 
 def test_missing_objects(azure_driver: AzureDriver) -> None:
-    with pytest.raises(NotFoundError):
-        azure_driver.get("nope")
-    with pytest.raises(NotFoundError):
-        azure_driver.head("nope")
-    with pytest.raises(NotFoundError):
-        azure_driver.get_range("nope", 0, 10)
-    with pytest.raises(NotFoundError):
-        azure_driver.get_range("nope", 0, 0)
+    check_missing_objects(azure_driver)
     azure_driver.delete("nope")
     azure_driver.delete("nope", precondition=IfMatch('"0x1"'))
 
 
 def test_get_range(azure_driver: AzureDriver) -> None:
-    azure_driver.put("r", b"0123456789")
-    azure_driver.put("empty", b"")
-    assert azure_driver.get_range("r", 2, 3) == b"234"
-    assert azure_driver.get_range("r", 8, 100) == b"89"
-    assert azure_driver.get_range("r", 10, 5) == b""
-    assert azure_driver.get_range("r", 50, 5) == b""
-    assert azure_driver.get_range("r", 3, 0) == b""
-    assert azure_driver.get_range("empty", 0, 10) == b""
-    assert azure_driver.get("empty") == b""
+    check_get_range_edges(azure_driver)
     with pytest.raises(InvalidArgumentError):
         azure_driver.get_range("r", -1, 2)
 

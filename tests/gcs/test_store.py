@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,11 +10,11 @@ from urllib.parse import urlsplit
 import pytest
 
 import cargohold
-from cargohold import Descriptor, Info, Store
+from cargohold import Info, Store
 from cargohold.drivers.base import CREATE_ONLY
 from cargohold.drivers.gcs import GCSDriver
-from cargohold.errors import UnavailableError
 
+from .._driver_helpers import kill_writer_child, resume_killed_writer
 from .conftest import Recorder, record
 
 MiB = 1024 * 1024
@@ -101,39 +96,12 @@ def test_writer_killed_with_sigkill_resumes(gcs_store_url: str, tmp_path: Path) 
     url = f"{gcs_store_url}?lease_timeout=2&part_size={MiB}"
     size, upto, ref = 5 * MiB + 7, 3 * MiB + 11, "crashing writer"
     data = (hashlib.shake_256(b"crash").digest(MiB) * (size // MiB + 1))[:size]
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    child = subprocess.Popen(
-        [sys.executable, str(script), url, ref, str(size), str(upto)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=os.environ.copy(),  # STORAGE_EMULATOR_HOST from the fixture
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == b"written"
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-    assert child.returncode == -signal.SIGKILL
+    kill_writer_child(CHILD, tmp_path, url, ref, str(size), str(upto))
 
     store = cargohold.open_store(url)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                writer = store.writer(ref, Descriptor(digest=_digest(data), size=size))
-                break
-            except UnavailableError:
-                assert time.monotonic() < deadline, "the killed writer's lease never expired"
-                time.sleep(0.25)
-        offset = writer.status().offset
+        offset = resume_killed_writer(store, ref, data)
         assert 0 < offset <= upto  # the flushed parts survived the kill
-        writer.write(data[offset:])
-        writer.commit(size, _digest(data))
-        with store.reader_at(_digest(data)) as reader:
-            assert reader.read_at(0, size) == data
-        assert store.list_statuses() == []
         assert list(store.driver.list_uploads(store.prefix + "/")) == []
         keys = [o.key for o in store.driver.list(store.prefix + "/")]
         assert keys == [f"{store.prefix}/blobs/sha256/{_digest(data)[7:]}"]

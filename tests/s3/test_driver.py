@@ -17,6 +17,12 @@ from cargohold.errors import (
     NotFoundError,
 )
 
+from .._driver_helpers import (
+    check_create_only_put,
+    check_get_range_edges,
+    check_missing_objects,
+    check_put_if_match,
+)
 from .conftest import open_s3
 
 
@@ -30,46 +36,21 @@ def test_put_get_head_roundtrip(s3_driver: S3Driver) -> None:
 
 
 def test_missing_objects_are_not_found(s3_driver: S3Driver) -> None:
-    with pytest.raises(NotFoundError):
-        s3_driver.get("nope")
-    with pytest.raises(NotFoundError):
-        s3_driver.head("nope")
-    with pytest.raises(NotFoundError):
-        s3_driver.get_range("nope", 0, 10)
-    with pytest.raises(NotFoundError):
-        s3_driver.get_range("nope", 0, 0)
+    check_missing_objects(s3_driver)
     with pytest.raises(NotFoundError):
         s3_driver.copy("nope", "dst")
 
 
 def test_get_range_edges(s3_driver: S3Driver) -> None:
-    s3_driver.put("r", b"0123456789")
-    assert s3_driver.get_range("r", 2, 3) == b"234"
-    assert s3_driver.get_range("r", 8, 100) == b"89"
-    assert s3_driver.get_range("r", 10, 5) == b""
-    assert s3_driver.get_range("r", 50, 5) == b""
-    assert s3_driver.get_range("r", 0, 0) == b""
-    s3_driver.put("empty", b"")
-    assert s3_driver.get_range("empty", 0, 10) == b""
-    assert s3_driver.get("empty") == b""
+    check_get_range_edges(s3_driver)
 
 
 def test_create_only_put(s3_driver: S3Driver) -> None:
-    s3_driver.put("k", b"one", precondition=CREATE_ONLY)
-    with pytest.raises(AlreadyExistsError):
-        s3_driver.put("k", b"two", precondition=CREATE_ONLY)
-    assert s3_driver.get("k") == b"one"
+    check_create_only_put(s3_driver)
 
 
 def test_if_match_put(s3_driver: S3Driver) -> None:
-    etag = s3_driver.put("k", b"one")
-    new = s3_driver.put("k", b"two", precondition=IfMatch(etag))
-    assert s3_driver.get("k") == b"two"
-    with pytest.raises(FailedPreconditionError):
-        s3_driver.put("k", b"three", precondition=IfMatch(etag))
-    with pytest.raises(FailedPreconditionError):
-        s3_driver.put("gone", b"x", precondition=IfMatch(new))
-    assert s3_driver.get("k") == b"two"
+    check_put_if_match(s3_driver)
 
 
 def test_delete(s3_driver: S3Driver) -> None:

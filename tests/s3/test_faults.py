@@ -7,20 +7,16 @@ digest in its name, and every committed blob reads back whole.
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import cargohold
-from cargohold import Descriptor, Store, UnavailableError
+from cargohold import Descriptor, Store
 from cargohold.drivers.base import MiB
 from cargohold.drivers.s3 import S3Driver
 
+from .._driver_helpers import kill_writer_child, resume_killed_writer
 from ..emulators.moto import S3Endpoint
 from .conftest import open_s3
 from .faultproxy import FaultPlan, fault_proxy
@@ -68,37 +64,12 @@ def test_writer_killed_mid_upload_resumes_elsewhere(s3_url: str, tmp_path: Path)
     url = s3_url + "&lease_timeout=2&part_size=5242880"
     size, upto, ref = 23 * MiB + 5, 17 * MiB, "killed-writer"
     data = _data(size)
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    child = subprocess.Popen(
-        [sys.executable, str(script), url, ref, str(size), str(upto)],
-        stdout=subprocess.PIPE,
-        env=os.environ.copy(),
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == b"written"
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
+    kill_writer_child(CHILD, tmp_path, url, ref, str(size), str(upto))
 
     store = cargohold.open_store(url)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                writer = store.writer(ref, Descriptor(digest=_digest(data), size=size))
-                break
-            except UnavailableError:
-                assert time.monotonic() < deadline, "the dead writer's lease never expired"
-                time.sleep(0.5)
-        offset = writer.status().offset
+        offset = resume_killed_writer(store, ref, data)
         assert 0 <= offset <= upto
-        writer.write(data[offset:])
-        writer.commit(size, _digest(data))
-        with store.reader_at(_digest(data)) as reader:
-            assert reader.read_at(0, size) == data
-        assert store.list_statuses() == []
         driver, prefix = open_s3(s3_url)
         try:
             # A session the dead writer started but never recorded may be left behind (the

@@ -19,9 +19,11 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +287,33 @@ def counted(proxy: Any, run: Callable[[], Measured]) -> Measured:
     proxy.reset()
     measured = run()
     return replace(measured, requests=proxy.total)
+
+
+def counted_steps(
+    proxy: Any,
+    script: str,
+    steps: Sequence[str],
+    common: Mapping[str, Any],
+    env: Mapping[str, str],
+    *,
+    key: str = "step",
+) -> dict[str, Measured]:
+    """Run each of ``steps`` of ``script`` in order, each in its own child, as ``counted`` does.
+
+    A step's child gets ``{key: step, **common}``; the result maps each step to its measure.
+    """
+    return {
+        step: counted(proxy, partial(run_step, script, {key: step, **common}, env))
+        for step in steps
+    }
+
+
+@contextlib.contextmanager
+def payload_file(size: int) -> Iterator[tuple[Path, str]]:
+    """A temporary file holding ``size`` payload bytes, and its digest; removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "payload"
+        yield path, write_payload(path, size)
 
 
 # -- tables and the entry point ----------------------------------------------------------------

@@ -22,10 +22,8 @@ import contextlib
 import os
 import re
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +34,11 @@ from _common import (
     Row,
     bench_main,
     cargohold_file_step,
-    counted,
+    counted_steps,
     emit,
     latency,
-    run_step,
+    payload_file,
     stopwatch,
-    write_payload,
 )
 
 BASE = "azure-storage-blob"
@@ -114,9 +111,7 @@ def measure(args: argparse.Namespace) -> list[Row]:
 
     size = args.size_mib * MiB
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as tmp, _azurite(args.connection_string) as direct_cs:
-        path = Path(tmp) / "payload"
-        digest = write_payload(path, size)
+    with payload_file(size) as (path, digest), _azurite(args.connection_string) as direct_cs:
         direct = _blob_endpoint(direct_cs)
         for delay in (float(d) for d in args.delays.split(",")):
             with latency(direct, delay) as proxy:
@@ -128,10 +123,7 @@ def measure(args: argparse.Namespace) -> list[Row]:
                 env = {"AZURE_STORAGE_CONNECTION_STRING": cs}
                 common = {"container": container, "file": str(path), "digest": digest,
                           "part_mib": args.part_mib, "concurrency": args.concurrency}  # fmt: skip
-                got = {
-                    step: counted(proxy, partial(run_step, __file__, {"step": step, **common}, env))
-                    for step in STEPS
-                }
+                got = counted_steps(proxy, __file__, STEPS, common, env)
             case = f"{args.size_mib} MiB @ {delay:g} ms"
             rows.append(Row(case, "ingest", got["cargohold-ingest"], got["sdk-upload"]))
             rows.append(Row(case, "read", got["cargohold-read"], got["sdk-download"]))

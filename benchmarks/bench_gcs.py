@@ -20,10 +20,8 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +32,11 @@ from _common import (
     Row,
     bench_main,
     cargohold_file_step,
-    counted,
+    counted_steps,
     emit,
     latency,
-    run_step,
+    payload_file,
     stopwatch,
-    write_payload,
 )
 
 BASE = "google-cloud-storage"
@@ -97,9 +94,7 @@ def measure(args: argparse.Namespace) -> list[Row]:
 
     size = args.size_mib * MiB
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as tmp, _emulator(args.endpoint) as direct:
-        path = Path(tmp) / "payload"
-        digest = write_payload(path, size)
+    with payload_file(size) as (path, digest), _emulator(args.endpoint) as direct:
         for delay in (float(d) for d in args.delays.split(",")):
             with latency(direct, delay) as proxy:
                 bucket = f"bench-{uuid.uuid4().hex[:12]}"
@@ -107,12 +102,7 @@ def measure(args: argparse.Namespace) -> list[Row]:
                 env = {"STORAGE_EMULATOR_HOST": proxy.url}
                 common = {"bucket": bucket, "file": str(path), "digest": digest,
                           "chunk_mib": args.chunk_mib}  # fmt: skip
-                got = {
-                    phase: counted(
-                        proxy, partial(run_step, __file__, {"phase": phase, **common}, env)
-                    )
-                    for phase in PHASES
-                }
+                got = counted_steps(proxy, __file__, PHASES, common, env, key="phase")
             case = f"{args.size_mib} MiB @ {delay:g} ms"
             rows.append(Row(case, "ingest", got["cargohold-write"], got["sdk-write"]))
             rows.append(Row(case, "read", got["cargohold-read"], got["sdk-read"]))

@@ -8,16 +8,11 @@ if command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1; then
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update
-$SUDO apt-get install -y --no-install-recommends containerd
+# shellcheck source=_apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
+apt_install containerd
 # The package enables a system service; the tests start their own daemons with their own configs.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
-    $SUDO systemctl disable --now containerd >/dev/null 2>&1 || true
+    as_root systemctl disable --now containerd >/dev/null 2>&1 || true
 fi
 echo "installed: $(containerd --version)"

@@ -10,12 +10,7 @@ if command -v go >/dev/null 2>&1 && [ -d "$CONTAINERD_SRC" ]; then
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update
-$SUDO apt-get install -y --no-install-recommends golang-go golang-github-containerd-containerd-dev
+# shellcheck source=_apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
+apt_install golang-go golang-github-containerd-containerd-dev
 echo "installed: $(go version)"

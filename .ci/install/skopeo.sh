@@ -8,12 +8,7 @@ if command -v skopeo >/dev/null 2>&1; then
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update
-$SUDO apt-get install -y --no-install-recommends skopeo
+# shellcheck source=_apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
+apt_install skopeo
 echo "installed: $(skopeo --version)"

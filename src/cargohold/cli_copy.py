@@ -5,7 +5,7 @@ use), one summary line, and ``--json``."""
 from __future__ import annotations
 
 import sys
-from typing import Never
+from typing import Never, Protocol
 
 import click
 from tqdm import tqdm
@@ -14,10 +14,23 @@ from .cli_context import CliState
 from .cli_failures import EXIT_FAILURE, EXIT_USAGE, CliFailure
 from .cli_format import echo_json, human_size
 from .digests import parse_digest
-from .images.copy import DEFAULT_CONCURRENCY, CopyProgress, CopySummary, copy, parse_shard
-from .images.verify import VerifyProgress, VerifyReport, verify
+from .images.copy import DEFAULT_CONCURRENCY, CopySummary, copy, parse_shard
+from .images.verify import VerifyReport, verify
 
 __all__ = ["copy_command", "verify_command"]
+
+
+class _Progress(Protocol):
+    """What copy and verify report as they go: blobs and bytes, done and in all."""
+
+    @property
+    def blobs_done(self) -> int: ...
+    @property
+    def blobs_total(self) -> int: ...
+    @property
+    def bytes_done(self) -> int: ...
+    @property
+    def bytes_total(self) -> int: ...
 
 
 class _Bar:
@@ -29,9 +42,12 @@ class _Bar:
         self._bar: tqdm[Never] | None = None
         self._shown = 0
 
-    def update(self, blobs_done: int, blobs_total: int, done: int, total: int) -> None:
+    def update(self, progress: _Progress) -> None:
+        """Show ``progress``: a progress callback for ``copy`` and ``verify``."""
         if not self._enabled:
             return
+        blobs_done, blobs_total = progress.blobs_done, progress.blobs_total
+        done, total = progress.bytes_done, progress.bytes_total
         if self._bar is not None and done < self._shown:  # a new phase (sharded copies)
             self._bar.close()
             self._bar, self._shown = None, 0
@@ -133,11 +149,6 @@ def copy_command(
             raise _usage("--from and --to are the same store", "give another --to")
         bar = _Bar("copy", enabled=not as_json)
 
-        def report(progress: CopyProgress) -> None:
-            bar.update(
-                progress.blobs_done, progress.blobs_total, progress.bytes_done, progress.bytes_total
-            )
-
         try:
             summary = copy(
                 source.store(),
@@ -145,7 +156,7 @@ def copy_command(
                 None if copy_all else list(names),
                 shard=shard_of,
                 concurrency=concurrency,
-                progress=report,
+                progress=bar.update,
             )
         finally:
             bar.close()
@@ -193,17 +204,12 @@ def verify_command(
             parse_digest(digest)
         bar = _Bar("verify", enabled=not as_json)
 
-        def report(progress: VerifyProgress) -> None:
-            bar.update(
-                progress.blobs_done, progress.blobs_total, progress.bytes_done, progress.bytes_total
-            )
-
         try:
             result = verify(
                 obj.store(),
                 None if check_all else list(digests),
                 concurrency=concurrency,
-                progress=report,
+                progress=bar.update,
             )
         finally:
             bar.close()

@@ -73,7 +73,6 @@ def build_source(root: Path, layers: int, layer_size: int) -> list[str]:
 
     import cargohold
     from cargohold.images import graph
-    from cargohold.images.copy import names_of
 
     store = cargohold.open_store(f"file://{root}")
     try:
@@ -102,7 +101,7 @@ def build_source(root: Path, layers: int, layer_size: int) -> list[str]:
         target = _put(
             store, manifest, graph.OCI_MANIFEST, graph.gc_labels(graph.OCI_MANIFEST, manifest)
         )
-        names_of(store).set(
+        store.names.set(
             NAME, cargohold.Descriptor(graph.OCI_MANIFEST, target["digest"], target["size"])
         )
         return [digest for digest, _size in store.list_blobs()]

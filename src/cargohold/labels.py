@@ -205,6 +205,11 @@ class LabelStore:
         """Store ``record`` for ``blob`` (unconditionally; used right after a commit)."""
         self._store(blob.key, record, blob.etag if self.inline else None)
 
+    def write_at(self, key: str, etag: str, record: LabelRecord) -> None:
+        """Store ``record`` for the blob just published at ``key`` with ``etag`` (what its
+        put, completion or copy answered), without reading the blob back."""
+        self._store(key, record, etag if self.inline else None)
+
     def inline_metadata(self, record: LabelRecord) -> dict[str, str] | None:
         """The metadata that carries ``record`` inline, or None where it cannot."""
         if not self.inline:

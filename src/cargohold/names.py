@@ -35,7 +35,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .digests import parse_digest
 from .drivers.base import CREATE_ONLY, Driver, IfMatch
@@ -49,9 +49,6 @@ from .errors import (
 from .layout import Layout
 from .types import Descriptor
 
-if TYPE_CHECKING:
-    from .store import Store
-
 __all__ = [
     "ANNOTATION_IMAGE_NAME",
     "ANNOTATION_REF_NAME",
@@ -61,7 +58,6 @@ __all__ = [
     "descriptor_from_json",
     "descriptor_to_json",
     "index_entry",
-    "names_of",
     "validate_name",
 ]
 
@@ -355,11 +351,3 @@ class NameStore:
     def _ensure_layout_marker(self) -> None:
         with contextlib.suppress(AlreadyExistsError):
             self._driver.put(self._layout.oci_layout_key, OCI_LAYOUT, precondition=CREATE_ONLY)
-
-
-def names_of(store: Store) -> NameStore:
-    """The names of ``store``: its ``names`` attribute, or a NameStore over its driver."""
-    found = getattr(store, "names", None)
-    if isinstance(found, NameStore):
-        return found
-    return NameStore(store.driver, Layout(store.prefix))

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from cargohold import Store
 from cargohold.helpers import write_blob
 from cargohold.images import graph
-from cargohold.images.copy import names_of
 from cargohold.types import Descriptor
 
 __all__ = ["Image", "build_image", "build_index", "digest_of", "put_blob", "random_bytes"]
@@ -96,7 +95,7 @@ def build_image(
         },
     )
     if name is not None:
-        names_of(store).set(name, manifest)
+        store.names.set(name, manifest)
     return Image(manifest, config, stored)
 
 
@@ -118,7 +117,7 @@ def build_index(
         },
     )
     if name is not None:
-        names_of(store).set(name, index)
+        store.names.set(name, index)
     closure = {index.digest}.union(*(image.blobs for image in images))
     return index, closure
 

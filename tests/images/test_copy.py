@@ -21,7 +21,7 @@ from cargohold import Store
 from cargohold.blob_reader import open_blob
 from cargohold.errors import DataLossError, NotFoundError
 from cargohold.images import graph
-from cargohold.images.copy import CopyProgress, copy, copy_ref, in_shard, names_of, parse_shard
+from cargohold.images.copy import CopyProgress, copy, copy_ref, in_shard, parse_shard
 from cargohold.images.verify import verify
 from tests.conftest import STORE_KINDS
 
@@ -66,7 +66,7 @@ def _blobs(store: Store) -> dict[str, int]:
 
 
 def _names(store: Store) -> dict[str, str]:
-    return {item.name: item.target.digest for item in names_of(store).list()}
+    return {item.name: item.target.digest for item in store.names.list()}
 
 
 @pytest.mark.parametrize("stores", PAIRS, indirect=True, ids=[f"{a}-{b}" for a, b in PAIRS])
@@ -154,7 +154,7 @@ def test_shards_together_are_the_whole(file_pair: tuple[Store, Store]) -> None:
     big = build_image(src, rng, layers=[500 + i for i in range(16)], name="big:1")
     build_image(src, rng, layers=(10, 20, 30), name="small:1")
     total = _blobs(src)
-    leaves = set(total) - {item.target.digest for item in names_of(src).list()}
+    leaves = set(total) - {item.target.digest for item in src.names.list()}
     first = copy(src, dst, ["big:1", "small:1"], shard=(0, 2))
     mine = {d for d in leaves if in_shard(d, (0, 2))}
     assert mine and mine != leaves
@@ -217,7 +217,7 @@ def test_cli_kill_then_rerun_copies_only_the_rest(file_store_url: str, s3_store_
     dst_url = f"{s3_store_url}&lease_timeout=1"
     with cargohold.open_store(file_store_url) as src:
         image = build_image(src, random.Random(9), layers=[1024 * 1024 + i for i in range(14)])
-        names_of(src).set("app:1", image.manifest)
+        src.names.set("app:1", image.manifest)
         every = _blobs(src)
     argv = _cli("copy", "--from", file_store_url, "--to", dst_url, "app:1", "--concurrency", "1")
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -14,7 +14,6 @@ import pytest
 
 import cargohold
 from cargohold.images import graph
-from cargohold.images.copy import names_of
 from cargohold.images.verify import (
     CORRUPT,
     DANGLING_NAME,
@@ -138,6 +137,6 @@ def test_sniff_media_type() -> None:
 def test_verify_needs_digests_or_all(file_store_url: str) -> None:
     with cargohold.open_store(file_store_url) as store:
         build_image(store, random.Random(5), name="app:1")
-        assert names_of(store).list()
+        assert store.names.list()
     assert _cli(file_store_url, "verify").returncode == 2
     assert _cli(file_store_url, "verify", "--all", "sha256:" + "0" * 64).returncode == 2

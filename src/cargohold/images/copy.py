@@ -36,7 +36,7 @@ from typing import Any
 
 from ..digests import parse_digest
 from ..errors import InvalidArgumentError
-from ..names import ImageName, NameStore
+from ..names import ImageName
 from ..store import Store
 from ..types import Descriptor
 from . import graph
@@ -123,11 +123,6 @@ def in_shard(digest: str, shard: tuple[int, int] | None) -> bool:
     return int(parse_digest(digest).hex, 16) % shard[1] == shard[0]
 
 
-def names_of(store: Store) -> NameStore:
-    """The store's image names (``store.names``)."""
-    return store.names
-
-
 @dataclass
 class _Plan:
     """What to copy: every wanted blob with its size, height and (for --all) labels."""
@@ -142,7 +137,7 @@ class _Plan:
 
 
 def _plan(src: Store, names: Sequence[str] | None) -> _Plan:
-    wanted_names = names_of(src)
+    wanted_names = src.names
     if names is None:
         targets = {item.name: item.target for item in wanted_names.list()}
     else:
@@ -261,7 +256,7 @@ def copy(
     try:
         existing: Future[list[ImageName]] | None = None
         if plan.targets:
-            existing = ahead.submit(names_of(dst).list)
+            existing = ahead.submit(dst.names.list)
         run = _Run(src, dst, plan, concurrency)
         _copy_blobs(run, shard, progress)
         if existing is not None:
@@ -319,7 +314,7 @@ def _write_names(run: _Run, existing: Mapping[str, Descriptor]) -> None:
         else:
             ready[name] = target
     if ready:
-        names_of(run.dst).set_many(ready)
+        run.dst.names.set_many(ready)
         summary.names_written.extend(ready)
 
 

@@ -30,7 +30,6 @@ from ..errors import DataLossError, InvalidArgumentError, NotFoundError
 from ..store import Store
 from ..types import Descriptor
 from . import graph
-from .copy import names_of
 
 __all__ = ["CORRUPT", "DANGLING_NAME", "MALFORMED", "MISSING", "MISSING_CHILD", "Problem"]
 __all__ += ["VerifyProgress", "VerifyReport", "sniff_media_type", "verify"]
@@ -231,7 +230,7 @@ def _check_names(
     nodes: dict[str, str],
     report: VerifyReport,
 ) -> None:
-    for item in names_of(store).list():
+    for item in store.names.list():
         report.names_checked += 1
         target = item.target
         if target.digest not in present:

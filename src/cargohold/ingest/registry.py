@@ -10,15 +10,46 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .writer import Writer
+from ..locks import Lease
+from ..types import Status
 
-__all__ = ["BUSY_WAIT", "WriterRegistry"]
+__all__ = ["BUSY_WAIT", "RegisteredWriter", "WriterRegistry"]
 
 BUSY_WAIT = 0.5
 """How long a reopen waits for a writer of this process that is still in use (not closing)."""
+
+
+class RegisteredWriter(Protocol):
+    """What the registry and the store need of a writer (``writer.Writer`` is one).
+
+    Keyed on this rather than on ``Writer`` so that the registry, and the context that holds
+    it, depend on nothing above them.
+    """
+
+    @property
+    def ref(self) -> str:
+        """The ingestion's ref."""
+        ...
+
+    @property
+    def lease(self) -> Lease:
+        """The lease the writer holds on its ref."""
+        ...
+
+    @property
+    def closing(self) -> bool:
+        """Whether the writer is closing (or has closed): a reopen waits longer for it."""
+        ...
+
+    def status(self) -> Status:
+        """The ingestion's status as the writer sees it (never waits)."""
+        ...
+
+    def mark_aborted(self) -> None:
+        """An abort in this process: later writes fail, close does nothing."""
+        ...
 
 
 class WriterRegistry:
@@ -33,33 +64,35 @@ class WriterRegistry:
     """
 
     def __init__(self) -> None:
-        self._writers: weakref.WeakValueDictionary[str, Writer] = weakref.WeakValueDictionary()
+        self._writers: weakref.WeakValueDictionary[str, RegisteredWriter] = (
+            weakref.WeakValueDictionary()
+        )
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
 
-    def add(self, writer: Writer) -> None:
+    def add(self, writer: RegisteredWriter) -> None:
         """Register ``writer`` as the one of this process that holds its ref."""
         with self._lock:
             self._writers[writer.ref] = writer
 
-    def get(self, ref: str) -> Writer | None:
+    def get(self, ref: str) -> RegisteredWriter | None:
         """The writer of this process that holds ``ref``, if any."""
         with self._lock:
             return self._writers.get(ref)
 
-    def snapshot(self) -> list[tuple[str, Writer]]:
+    def snapshot(self) -> list[tuple[str, RegisteredWriter]]:
         """Every registered writer, copied out (the caller reads them without the lock)."""
         with self._lock:
             return list(self._writers.items())
 
-    def pop(self, ref: str) -> Writer | None:
+    def pop(self, ref: str) -> RegisteredWriter | None:
         """Unregister and return the writer holding ``ref`` (an abort), waking waiters."""
         with self._changed:
             live = self._writers.pop(ref, None)
             self._changed.notify_all()
         return live
 
-    def discard(self, writer: Writer) -> None:
+    def discard(self, writer: RegisteredWriter) -> None:
         """Unregister ``writer`` if it is still the one holding its ref, waking waiters."""
         with self._changed:
             if self._writers.get(writer.ref) is writer:

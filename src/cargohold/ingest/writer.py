@@ -5,7 +5,8 @@ digest exactly; after a crash the last checkpoint is the resume point (see ``man
 checks the recorded parts against the session before resuming). Parts uploaded after the last
 checkpoint are simply uploaded again. ``complete_upload`` only accepts parts whose etags match
 what this writer recorded, so bytes that were not hashed by this ingestion never reach a digest
-key. Part uploads run in ``uploader``; the commit in ``commit``.
+key. Part uploads run in ``uploader``; the commit's requests in ``commit`` (the writer drives
+them: the state transitions stay here).
 
 **Interruptions.** A write, a restart or a commit changes the hash state, the offset, the buffered
 tail and the part list in several steps; an exception can land between any two of them
@@ -30,13 +31,20 @@ import threading
 from dataclasses import replace
 from datetime import datetime
 
-from ..digests import Hasher, new_hasher
+from ..digests import Hasher, new_hasher, parse_digest
 from ..drivers.base import Part
-from ..errors import ContentError, FailedPreconditionError, InvalidArgumentError
+from ..errors import (
+    AlreadyExistsError,
+    ContentError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from ..labels import LabelRecord, validate_labels
 from ..locks import Lease
 from ..types import Status
+from . import commit as publish
 from . import sessions
-from .commit import Committer
 from .context import IngestContext
 from .partbuffer import PartBuffer
 from .state import IngestRecord, check_record, encode_hash_state, utcnow
@@ -55,7 +63,7 @@ def _piece(data: bytes | bytearray | memoryview, view: memoryview, pos: int, n: 
     return bytes(view[pos : pos + n])
 
 
-class Writer(Committer):
+class Writer:
     """Writes one ingestion; see the module docstring. Use as a context manager."""
 
     def __init__(
@@ -406,6 +414,120 @@ class Writer(Committer):
                             self._close_locked()
         finally:
             self._release()
+
+    # -- commit --------------------------------------------------------------------------
+
+    def _commit(self, size: int, expected: str, labels: dict[str, str] | None) -> None:
+        checked_labels = validate_labels(labels)
+        actual = self._hasher.digest()
+        publish.check_commit(self._record, actual, size, expected)
+        ctx = self._ctx
+        ctx.leases.renew(self._lease)
+        blob_key = ctx.layout.blob_key(parse_digest(actual))
+        single = self._record.upload_id is None and not self._record.staged
+        # A single create-only put answers "already exists" itself; a session is checked
+        # first, before its last part is sent for nothing.
+        if not single and sessions.blob_exists(ctx, blob_key):
+            self._remove()
+            raise AlreadyExistsError(f"content {actual} already exists")
+        if self._record.hint and self._record.hint != actual and not self._record.expected:
+            self._drop_wrong_hint(actual)
+        now = utcnow()
+        record = LabelRecord(now, now, checked_labels) if checked_labels else None
+        try:
+            etag, labelled = self._publish(blob_key, record)
+        except AlreadyExistsError as exc:
+            self._remove()
+            raise AlreadyExistsError(f"content {actual} already exists") from exc
+        if record is not None and not labelled:
+            ctx.labels.write_at(blob_key, etag, record)
+        self._remove()
+
+    def _drop_wrong_hint(self, actual: str) -> None:
+        """The bytes do not have the hinted digest. Parts uploaded for the hint's key can never
+        be completed under another key, so restart without the hint (the retry stages) and
+        fail this commit. Without a session (a blob under one part) nothing is lost: the hint
+        is only dropped."""
+        hint = self._record.hint
+        hinted_key = self._ctx.layout.blob_key(parse_digest(hint))
+        if self._record.upload_id is None or self._record.upload_key != hinted_key:
+            self._record.hint = ""
+            return
+        self._restart(drop_hint=True)
+        raise FailedPreconditionError(
+            f"ingestion {self._ref!r} has digest {actual}, not {hint} as its ref suggested; "
+            "it was restarted from offset 0: write it again"
+        )
+
+    def _publish(self, blob_key: str, record: LabelRecord | None) -> tuple[str, bool]:
+        """Put the bytes under ``blob_key``, create-only; nothing partial is ever visible.
+
+        Returns the blob's etag and whether ``record`` went in with the bytes.
+        """
+        if self._record.staged:
+            return self._copy_staged(blob_key), False
+        if self._record.upload_id is None:
+            return publish.publish_single(self._ctx, blob_key, self._buffer.getvalue(), record)
+        self._uploads.reap(wait=True)
+        if self._uploads.error is not None:
+            raise FailedPreconditionError(
+                f"a part upload for {self._ref!r} failed: {self._uploads.error}"
+            ) from self._uploads.error
+        key, upload_id = self._record.upload_key, self._record.upload_id
+        assert key is not None and upload_id is not None
+        if key != blob_key and key != self._ctx.layout.staging_key(self._ref):
+            # Never complete a session into another digest's key (checked in _commit too).
+            raise FailedPreconditionError(f"ingestion {self._ref!r} targets another digest")
+        tail = self._buffer.getvalue()
+        try:
+            etag = publish.complete_session(
+                self._ctx,
+                key,
+                upload_id,
+                self._uploads.parts,
+                tail,
+                self._record.offset - len(tail),
+                create_only=key == blob_key,
+            )
+        except (NotFoundError, FailedPreconditionError) as exc:
+            # Parts this writer recorded are gone or changed: the session can never complete
+            # these bytes. Start over rather than leave an ingestion that cannot finish.
+            self._restart()
+            raise FailedPreconditionError(
+                f"the upload session of {self._ref!r} lost parts ({exc}); the ingestion was "
+                "restarted from offset 0: write it again"
+            ) from exc
+        # The session is complete: until the record says so, it must not be saved.
+        self._torn = "commit"
+        self._record.upload_id = None
+        self._uploads.parts = []
+        if key == blob_key:
+            return etag, False  # published; the ingestion is removed next
+        self._buffer.clear()
+        self._record.staged = True
+        self._torn = None
+        return self._copy_staged(blob_key), False
+
+    def _copy_staged(self, blob_key: str) -> str:
+        key = self._record.upload_key
+        assert key is not None
+        try:
+            etag = publish.copy_staged(self._ctx, key, blob_key)
+        except AlreadyExistsError:
+            self._record.staged = False  # deleted with that answer: nothing left to remove
+            raise
+        self._record.staged = False  # copied, then deleted: nothing left to remove
+        return etag
+
+    def _remove(self) -> None:
+        """The ingestion is over (committed or superseded): remove everything of it.
+
+        The lease goes only afterwards (``_release``): released first, it would let another
+        writer open the ref and find this ingestion's state, then lose its own to this removal.
+        """
+        self._uploads.wait_all_quietly()
+        self._closed = True
+        sessions.remove_ingestion(self._ctx, self._ref, self._record)
 
     def mark_closing(self) -> None:
         """Announce that ``close`` or ``commit`` is coming (a reopen of the ref waits for it)."""

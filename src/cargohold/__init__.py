@@ -28,7 +28,7 @@ from .errors import (
 )
 from .ingest import Writer
 from .locks import DEFAULT_LEASE_TIMEOUT
-from .registry import STORE_OPTIONS, open_driver, parse_url
+from .registry import STORE_OPTIONS, open_driver, parse_url, pop_number
 from .types import Descriptor, Info, Status
 
 if TYPE_CHECKING:
@@ -91,14 +91,9 @@ __version__ = "0.1.0"
 
 
 def _number(options: dict[str, Any], name: str, kind: type[int] | type[float]) -> Any:
-    raw = options.pop(name, None)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = kind(raw)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidArgumentError(f"option {name} must be a number, got {raw!r}") from exc
-    if not math.isfinite(value) or value <= 0:
+    raw = options.get(name)
+    value = pop_number(options, name, kind, "a number")
+    if value is not None and (not math.isfinite(value) or value <= 0):
         raise InvalidArgumentError(f"option {name} must be positive, got {raw!r}")
     return value
 

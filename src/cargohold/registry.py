@@ -15,7 +15,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from .drivers.base import Driver
@@ -23,6 +23,8 @@ from .drivers.options import reject_unknown as _reject_unknown
 from .errors import InvalidArgumentError
 
 __all__ = ["STORE_OPTIONS", "DriverFactory", "OpenedDriver", "open_driver", "parse_url"]
+
+_N = TypeVar("_N", int, float)
 
 STORE_OPTIONS = frozenset({"lease_timeout", "part_size", "concurrency", "read_streams"})
 
@@ -99,19 +101,29 @@ def open_driver(
     return _factory(scheme)(url, driver_options)
 
 
+def pop_number(options: dict[str, Any], name: str, kind: type[_N], what: str) -> _N | None:
+    """Pop option ``name`` (a URL string or a keyword) as a ``kind``; ``None`` when unset or empty.
+
+    ``what`` names the expected value in the ``InvalidArgumentError`` a bad value raises.
+    """
+    raw = options.pop(name, None)
+    if raw is None or raw == "":
+        return None
+    try:
+        return kind(raw)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidArgumentError(f"option {name} must be {what}, got {raw!r}") from exc
+
+
 def option_int(options: dict[str, Any], name: str, default: int, *, minimum: int = 0) -> int:
     """Pop an integer option (from a URL string or a keyword), validating it.
 
     For third-party drivers; the built-in ones declare their options as a dataclass read by
     ``cargohold.drivers.options.parse_options``.
     """
-    raw = options.pop(name, None)
-    if raw is None or raw == "":
+    value = pop_number(options, name, int, "an integer")
+    if value is None:
         return default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidArgumentError(f"option {name} must be an integer, got {raw!r}") from exc
     if value < minimum:
         raise InvalidArgumentError(f"option {name} must be >= {minimum}, got {value}")
     return value

@@ -19,6 +19,8 @@ def test_capabilities_follow_the_inner_driver(tmp_path: Path) -> None:
     assert isinstance(memory, MetadataWriter)
     assert memory.metadata_writer() is memory
     assert memory.positional_parts() is None
+    assert not isinstance(memory, PositionalParts)
+    assert not hasattr(memory, "upload_part_at")
     assert not isinstance(local, MetadataWriter)
     assert local.metadata_writer() is None
     assert isinstance(local, PositionalParts)

@@ -156,7 +156,7 @@ class MeteredDriver:
 
     def positional_parts(self) -> PositionalParts | None:
         """This wrapper as ``PositionalParts`` if the inner driver has them, else ``None``."""
-        return self if isinstance(self.inner, PositionalParts) else None
+        return self if isinstance(self, PositionalParts) else None
 
     @property
     def limits(self) -> DriverLimits:
@@ -242,16 +242,6 @@ class MeteredDriver:
             with self._call("upload_part", key):
                 return self.inner.upload_part_at(key, upload_id, number, offset, data)
         return self.upload_part(key, upload_id, number, data)
-
-    def upload_part_at(
-        self, key: str, upload_id: str, number: int, offset: int, data: bytes
-    ) -> Part:
-        """Old name of ``upload_part_positioned``, kept while callers move to it.
-
-        While it is here every wrapper passes ``isinstance(..., PositionalParts)``; ask
-        ``positional_parts()`` for the inner driver's capability.
-        """
-        return self.upload_part_positioned(key, upload_id, number, offset, data)
 
     def list_parts(self, key: str, upload_id: str) -> builtins.list[Part]:
         self._count("list_parts")

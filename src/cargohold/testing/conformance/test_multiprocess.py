@@ -90,6 +90,22 @@ def _data_file(tmp_path: Path, data: bytes) -> str:
     return str(path)
 
 
+def _resume_after_lease(store: Store, ref: str, data: bytes) -> int:
+    """Once a killed writer's lease is over, resume ``ref`` here, commit and read it back.
+
+    Returns the offset the resumed writer started at; what was durable there is checked.
+    """
+    time.sleep(LEASE + 0.5)
+    with store.writer(ref) as writer:
+        offset = writer.status().offset
+        assert writer.digest() == digest_of(data[:offset])
+        writer.write(data[offset:])
+        writer.commit(len(data), digest_of(data))
+    with store.reader_at(digest_of(data)) as reader:
+        assert reader.read_at(0, len(data)) == data
+    return offset
+
+
 def test_resume_in_another_process(
     mstore: Store, cargohold_shared_store_url: str, children: list[Child], tmp_path: Path
 ) -> None:
@@ -133,8 +149,7 @@ def test_dead_holder_stops_holding_after_the_lease_timeout(
 ) -> None:
     child = _spawn(children, cargohold_shared_store_url, mstore)
     child.ok("open", ref="orphan")
-    child.proc.send_signal(signal.SIGKILL)
-    child.proc.wait(timeout=30)
+    child.stop()  # SIGKILL
     with pytest.raises(UnavailableError):
         mstore.writer("orphan")
     deadline = time.monotonic() + LEASE * 4
@@ -157,17 +172,9 @@ def test_crash_mid_upload_resumes_at_last_durable_offset(
     child.ok("open", ref="crash", digest=digest_of(data), size=len(data))
     # Slow writes, so that checkpoints (every lease_timeout / 3) happen along the way.
     child.ok("write", path=path, start=0, end=6 * part, step=part // 2, pause=LEASE / 8)
-    child.proc.send_signal(signal.SIGKILL)
-    child.proc.wait(timeout=30)
-    time.sleep(LEASE + 0.5)
-    with mstore.writer("crash") as writer:
-        offset = writer.status().offset
-        assert 0 < offset <= 6 * part
-        assert writer.digest() == digest_of(data[:offset])
-        writer.write(data[offset:])
-        writer.commit(len(data), digest_of(data))
-    with mstore.reader_at(digest_of(data)) as reader:
-        assert reader.read_at(0, len(data)) == data
+    child.stop()  # SIGKILL
+    offset = _resume_after_lease(mstore, "crash", data)
+    assert 0 < offset <= 6 * part
 
 
 def test_taken_over_writer_fails_and_close_is_a_no_op(
@@ -232,15 +239,7 @@ def test_writer_killed_before_its_first_checkpoint_leaves_no_session(
     child = _spawn(children, cargohold_shared_store_url, mstore)
     child.ok("open", ref="early", digest=digest_of(data), size=len(data))
     child.ok("write", path=path, start=0, end=2 * part + 1)
-    child.proc.send_signal(signal.SIGKILL)
-    child.proc.wait(timeout=30)
-    time.sleep(LEASE + 0.5)
-    with mstore.writer("early") as writer:
-        offset = writer.status().offset
-        assert writer.digest() == digest_of(data[:offset])
-        writer.write(data[offset:])
-        writer.commit(len(data), digest_of(data))
-    with mstore.reader_at(digest_of(data)) as reader:
-        assert reader.read_at(0, len(data)) == data
+    child.stop()  # SIGKILL
+    _resume_after_lease(mstore, "early", data)
     if mstore.driver.limits.abort_removes_parts:
         assert list(mstore.driver.list_uploads(mstore.prefix)) == []

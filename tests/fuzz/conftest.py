@@ -23,6 +23,7 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, settings
 
+from cargohold import Store
 from cargohold.plugin.gen import content_pb2 as pb
 from cargohold.plugin.gen import content_pb2_grpc as pb_grpc
 
@@ -70,6 +71,26 @@ def sha(data: bytes) -> str:
 
 
 SEED_DIGESTS = frozenset(sha(data) for data, _ in SEED_BLOBS.values())
+
+
+def seed_store(store: Store) -> None:
+    """Commit the seed blobs with their labels and leave the seed ingestion open."""
+    for data, labels in SEED_BLOBS.values():
+        with store.writer(f"seed/{sha(data)}") as writer:
+            writer.write(data)
+            writer.commit(len(data), sha(data), labels=labels)
+    with store.writer(SEED_REF) as writer:
+        writer.write(SEED_INGEST_DATA)
+
+
+def check_seeded(store: Store) -> None:
+    """The seeded content is exactly as ``seed_store`` left it."""
+    for data, labels in SEED_BLOBS.values():
+        info = store.info(sha(data))
+        assert (info.size, info.labels) == (len(data), labels)
+        with store.reader_at(sha(data)) as reader:
+            assert reader.read_at(0, len(data) + 1) == data
+    assert store.status(SEED_REF).offset == len(SEED_INGEST_DATA)
 
 
 class UntypedError(AssertionError):

@@ -19,7 +19,11 @@ from hypothesis import strategies as st
 import cargohold
 
 from . import strategies as hs
-from .conftest import SEED_BLOBS, SEED_INGEST_DATA, SEED_REF, fuzz_settings, sha
+from .conftest import (
+    check_seeded,
+    fuzz_settings,
+    seed_store,
+)
 
 CLI_DEADLINE = 60.0
 
@@ -30,12 +34,7 @@ def store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"file://{tmp_path_factory.mktemp('fuzz-cli') / 'store'}"
     store = cargohold.open_store(url)
     try:
-        for data, labels in SEED_BLOBS.values():
-            with store.writer(f"seed/{sha(data)}") as writer:
-                writer.write(data)
-                writer.commit(len(data), sha(data), labels=labels)
-        with store.writer(SEED_REF) as writer:
-            writer.write(SEED_INGEST_DATA)
+        seed_store(store)
     finally:
         store.close()
     yield url
@@ -46,12 +45,7 @@ def check_seeds(url: str) -> None:
     """The seeded content is exactly as seeded."""
     store = cargohold.open_store(url)
     try:
-        for data, labels in SEED_BLOBS.values():
-            info = store.info(sha(data))
-            assert (info.size, info.labels) == (len(data), labels)
-            with store.reader_at(sha(data)) as reader:
-                assert reader.read_at(0, len(data) + 1) == data
-        assert store.status(SEED_REF).offset == len(SEED_INGEST_DATA)
+        check_seeded(store)
     finally:
         store.close()
 

@@ -23,7 +23,14 @@ from cargohold.errors import ContentError, InvalidArgumentError
 from cargohold.store import Store
 
 from . import strategies as hs
-from .conftest import SEED_BLOBS, SEED_INGEST_DATA, SEED_REF, fuzz_settings, sha
+from .conftest import (
+    SEED_BLOBS,
+    SEED_REF,
+    check_seeded,
+    fuzz_settings,
+    seed_store,
+    sha,
+)
 
 CALL_DEADLINE = 20.0
 _T = TypeVar("_T")
@@ -66,13 +73,7 @@ class Seeded:
 
     def check(self) -> None:
         """The seeded content is exactly as seeded."""
-        for data, labels in SEED_BLOBS.values():
-            info = self.store.info(sha(data))
-            assert (info.size, info.labels) == (len(data), labels)
-            with self.store.reader_at(sha(data)) as reader:
-                assert reader.read_at(0, len(data) + 1) == data
-        status = self.store.status(SEED_REF)
-        assert status.offset == len(SEED_INGEST_DATA)
+        check_seeded(self.store)
 
 
 @pytest.fixture(scope="module", params=["memory", "file"])
@@ -86,12 +87,7 @@ def seeded(
         url = f"file://{tmp_path_factory.mktemp('fuzz-lib') / 'store'}"
     store = cargohold.open_store(url)
     try:
-        for data, labels in SEED_BLOBS.values():
-            with store.writer(f"seed/{sha(data)}") as writer:
-                writer.write(data)
-                writer.commit(len(data), sha(data), labels=labels)
-        with store.writer(SEED_REF) as writer:
-            writer.write(SEED_INGEST_DATA)
+        seed_store(store)
         seeded = Seeded(store)
         seeded.check()
         yield seeded

@@ -244,7 +244,13 @@ class Store:
     # -- Ingester ------------------------------------------------------------------------
 
     def writer(
-        self, ref: str, desc: Descriptor | None = None, *, hint: str = "", wait: float = 0.0
+        self,
+        ref: str,
+        desc: Descriptor | None = None,
+        *,
+        hint: str = "",
+        wait: float = 0.0,
+        known_absent: bool = False,
     ) -> Writer:
         """Open (or resume) the ingestion ``ref``; UnavailableError while another writer has it.
 
@@ -260,6 +266,10 @@ class Store:
         does, may otherwise find it still closing). Writers elsewhere are never waited for.
         When an existing ingestion cannot be resumed, the writer starts from zero and says why
         in ``restart_reason``.
+
+        ``known_absent`` says the caller has just seen that ``desc``'s blob is not stored (a
+        copy that listed the store): the open then skips asking (one request less), and a blob
+        that appeared meanwhile is reported AlreadyExistsError by the commit instead.
         """
         validate_ref(ref)
         if desc is None:
@@ -270,7 +280,9 @@ class Store:
             raise InvalidArgumentError(f"descriptor size must be a non-negative int: {desc.size!r}")
         expected = str(parse_digest(desc.digest)) if desc.digest else ""
         hint = str(parse_digest(hint)) if hint else ""
-        return open_writer(self._ingest, ref, desc.size, expected, hint, wait)
+        return open_writer(
+            self._ingest, ref, desc.size, expected, hint, wait, check_exists=not known_absent
+        )
 
     # -- IngestManager -------------------------------------------------------------------
 

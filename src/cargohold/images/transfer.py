@@ -235,9 +235,12 @@ class Transfer:
     ) -> str:
         desc = Descriptor(digest=digest, size=size)
         deadline = time.monotonic() + _BUSY_WAIT
+        # The destination's listing showed the blob absent: the open need not ask again,
+        # unless another copier holds it (it may have committed it since).
+        absent = True
         while True:
             try:
-                writer = self._dst.writer(copy_ref(digest), desc)
+                writer = self._dst.writer(copy_ref(digest), desc, known_absent=absent)
                 break
             except AlreadyExistsError:
                 tally.add(1, size - counted[0])
@@ -245,6 +248,7 @@ class Transfer:
             except UnavailableError:
                 # Another copier (another shard finishing at the same moment) holds it: give
                 # it a little time to commit, which turns this into EXISTED.
+                absent = False
                 if time.monotonic() >= deadline:
                     return BUSY
                 time.sleep(_BUSY_POLL)

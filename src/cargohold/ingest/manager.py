@@ -24,10 +24,20 @@ _log = logging.getLogger("cargohold.store")  # a restart is news of Store.writer
 
 
 def open_writer(
-    ctx: IngestContext, ref: str, total: int, expected: str, hint: str, wait: float
+    ctx: IngestContext,
+    ref: str,
+    total: int,
+    expected: str,
+    hint: str,
+    wait: float,
+    *,
+    check_exists: bool = True,
 ) -> Writer:
-    """Open (or resume) ingestion ``ref`` (already validated); see ``Store.writer``."""
-    if expected and blob_exists(ctx, ctx.layout.blob_key(parse_digest(expected))):
+    """Open (or resume) ingestion ``ref`` (already validated); see ``Store.writer``.
+
+    Without ``check_exists`` (the caller knows the blob is absent) the expected blob is not
+    looked for: its commit's create-only publish still refuses to replace it."""
+    if check_exists and expected and blob_exists(ctx, ctx.layout.blob_key(parse_digest(expected))):
         raise AlreadyExistsError(f"content {expected} already exists")
     if wait > 0:
         ctx.writers.wait_until_free(ref, wait, ctx.clock)

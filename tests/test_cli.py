@@ -92,6 +92,15 @@ def part_of(lib: Store) -> int:
     return lib.part_size
 
 
+def half_ingested(lib: Store, ref: str, source: Path, *, seed: int, size: int, upto: int) -> bytes:
+    """Write ``size`` random bytes (from ``seed``) to ``source``; leave ``ref`` open at ``upto``."""
+    data = random.Random(seed).randbytes(size)
+    source.write_bytes(data)
+    with lib.writer(ref) as writer:
+        writer.write(data[:upto])
+    return data
+
+
 def test_round_trip_ingest_ls_get(store: str, tmp_path: Path) -> None:
     out = run(store, "ingest", "demo-ref", "--label", "kind=greeting", stdin=b"hello")
     assert out.stdout.decode().strip() == HELLO
@@ -165,11 +174,8 @@ def test_resumes_the_same_file_and_restarts_a_changed_one(
     store: str, lib: Store, tmp_path: Path
 ) -> None:
     part = part_of(lib)
-    data = random.Random(1).randbytes(3 * part + 1000)
     source = tmp_path / "a.bin"
-    source.write_bytes(data)
-    with lib.writer("same") as writer:
-        writer.write(data[: 2 * part + 10])
+    data = half_ingested(lib, "same", source, seed=1, size=3 * part + 1000, upto=2 * part + 10)
     offset = lib.status("same").offset
     assert offset > 0
     done = run(store, "ingest", "same", str(source))
@@ -193,11 +199,8 @@ def test_lost_parts_restart_by_themselves_and_say_so(
     store: str, lib: Store, tmp_path: Path
 ) -> None:
     part = part_of(lib)
-    data = random.Random(7).randbytes(3 * part + 11)
     source = tmp_path / "c.bin"
-    source.write_bytes(data)
-    with lib.writer("lost") as writer:
-        writer.write(data[: 2 * part + 3])
+    data = half_ingested(lib, "lost", source, seed=7, size=3 * part + 11, upto=2 * part + 3)
     record, _tail = decode_state(lib.driver.get(lib.layout.state_key("lost")))
     assert record.upload_id and record.upload_key
     lib.driver.abort_upload(record.upload_key, record.upload_id)  # its parts are gone

@@ -37,6 +37,21 @@ def http_ready(url: str) -> Callable[[], bool]:
     return probe
 
 
+def unix_ready(path: Path) -> Callable[[], bool]:
+    """A readiness probe: something accepts connections on the Unix socket at ``path``."""
+
+    def probe() -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1)
+            try:
+                sock.connect(str(path))
+            except OSError:
+                return False
+            return True
+
+    return probe
+
+
 @contextlib.contextmanager
 def running(
     argv: Sequence[str],

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulators._process import running
+from tests.emulators._process import running, unix_ready
 
 REPO = Path(__file__).resolve().parents[2]
 LOG_DIR = REPO / "test-logs" / "containerd"
@@ -82,19 +81,6 @@ def containerd_config(root: Path, state: Path, address: Path, content_socket: Pa
     return "\n".join(lines) + "\n"
 
 
-def _unix_ready(path: Path) -> Callable[[], bool]:
-    def probe() -> bool:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(1)
-            try:
-                sock.connect(str(path))
-            except OSError:
-                return False
-            return True
-
-    return probe
-
-
 @dataclass
 class Host:
     """One containerd with its cargohold serve process (or the builtin store)."""
@@ -139,7 +125,7 @@ def serve_process(
         "--node-id", node_id,
         "--log-level", log_level,
     ]  # fmt: skip
-    with running(argv, _unix_ready(content_socket), name=name, log_dir=LOG_DIR, cwd=str(REPO)) as p:
+    with running(argv, unix_ready(content_socket), name=name, log_dir=LOG_DIR, cwd=str(REPO)) as p:
         yield p
 
 
@@ -156,7 +142,7 @@ def containerd_process(host_dir: Path, content_socket: Path | None, *, name: str
     host = Host(name, host_dir, address, content_socket, ctr_bin)
 
     def ready() -> bool:
-        if not _unix_ready(address)():
+        if not unix_ready(address)():
             return False
         return host.ctr("version", timeout=5, check=False).returncode == 0
 

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.emulators._process import unix_ready
 
 REPO = Path(__file__).resolve().parents[2]
 GO_SOURCES = REPO / "tests" / "gosuite"
@@ -105,16 +106,6 @@ class ServeProcess:
         return self.log.read_text(errors="replace")[-chars:]
 
 
-def _answers(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1)
-        try:
-            sock.connect(str(path))
-        except OSError:
-            return False
-        return True
-
-
 def stop_server(server: ServeProcess) -> bool:
     """SIGTERM; after the grace period and 5 s more, SIGABRT (stack dump) and SIGKILL.
 
@@ -156,7 +147,7 @@ def serving(store_url: str, *, name: str, grace: float = 5.0) -> Iterator[ServeP
         threading.Thread(target=server.watch, name=f"watch-{name}", daemon=True).start()
         try:
             deadline = time.monotonic() + 60
-            while not (path.exists() and _answers(path)):
+            while not (path.exists() and unix_ready(path)()):
                 if server.proc.poll() is not None:
                     pytest.fail(f"cargohold serve exited before it was ready:\n{server.log_tail()}")
                 if time.monotonic() > deadline:

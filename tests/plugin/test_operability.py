@@ -6,12 +6,13 @@ proxy (on 127.0.0.1) where a test needs the backend to go away or stop answering
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
@@ -25,7 +26,7 @@ from cargohold.plugin.metrics import parse_metrics_address
 from tests.emulators._process import free_port
 from tests.emulators.moto import S3Endpoint
 
-from .serveproc import WriteStream, serve_process
+from .serveproc import ServeProcess, WriteStream, serve_process
 from .stall_proxy import StallingProxy
 
 pytestmark = pytest.mark.multiprocess
@@ -39,6 +40,17 @@ CONTENT = "containerd.services.content.v1.Content"
 def _upstream(endpoint: S3Endpoint) -> tuple[str, int]:
     host, _, port = endpoint.url.removeprefix("http://").rpartition(":")
     return host, int(port)
+
+
+@contextlib.contextmanager
+def _served_behind_proxy(
+    endpoint: S3Endpoint, bucket: str, name: str, *args: str
+) -> Iterator[tuple[StallingProxy, ServeProcess]]:
+    """A serve process (node n1, ``args``) whose store reaches S3 through a stalling proxy."""
+    with StallingProxy(_upstream(endpoint)) as proxy:
+        url = endpoint.store_url(bucket, endpoint_url=proxy.url)
+        with serve_process(name, ["--store", url, "--node-id", "n1", *args]) as served:
+            yield proxy, served
 
 
 def _health(channel: grpc.Channel, service: str = "") -> int:
@@ -75,36 +87,33 @@ def _sample(
 
 
 def test_health_follows_the_backend(moto_endpoint: S3Endpoint, s3_bucket: str) -> None:
-    with StallingProxy(_upstream(moto_endpoint)) as proxy:
-        url = moto_endpoint.store_url(s3_bucket, endpoint_url=proxy.url)
-        args = ["--store", url, "--node-id", "n1", "--health-interval", "0.3"]
-        args += ["--health-timeout", "1"]
-        with serve_process("health", args) as served:
-            channel = served.channel()
-            assert _health(channel) == SERVING
-            assert _health(channel, CONTENT) == SERVING
+    interval = ["--health-interval", "0.3", "--health-timeout", "1"]
+    with _served_behind_proxy(moto_endpoint, s3_bucket, "health", *interval) as (proxy, served):
+        channel = served.channel()
+        assert _health(channel) == SERVING
+        assert _health(channel, CONTENT) == SERVING
 
-            proxy.set_mode("refuse")  # the service went away
-            _eventually(lambda: _health(channel) == NOT_SERVING, 15, "NOT_SERVING")
-            assert _health(channel, CONTENT) == NOT_SERVING
-            proxy.set_mode("forward")
-            _eventually(lambda: _health(channel) == SERVING, 15, "SERVING again")
+        proxy.set_mode("refuse")  # the service went away
+        _eventually(lambda: _health(channel) == NOT_SERVING, 15, "NOT_SERVING")
+        assert _health(channel, CONTENT) == NOT_SERVING
+        proxy.set_mode("forward")
+        _eventually(lambda: _health(channel) == SERVING, 15, "SERVING again")
 
-            proxy.set_mode("stall")  # the service stopped answering: the probe times out
-            started = time.monotonic()
-            _eventually(lambda: _health(channel) == NOT_SERVING, 15, "NOT_SERVING on a stall")
-            # Checks answer from memory while the probe hangs: each one is fast.
-            for _ in range(5):
-                began = time.monotonic()
-                assert _health(channel) == NOT_SERVING
-                assert time.monotonic() - began < 1
-            assert time.monotonic() - started < 15
-            proxy.set_mode("refuse")  # drop the stalled connections, then come back
-            proxy.set_mode("forward")
-            _eventually(lambda: _health(channel) == SERVING, 20, "SERVING after the stall")
-            logs = served.logs()
-            assert any(e.get("msg") == "store unreachable: NOT_SERVING" for e in logs)
-            channel.close()
+        proxy.set_mode("stall")  # the service stopped answering: the probe times out
+        started = time.monotonic()
+        _eventually(lambda: _health(channel) == NOT_SERVING, 15, "NOT_SERVING on a stall")
+        # Checks answer from memory while the probe hangs: each one is fast.
+        for _ in range(5):
+            began = time.monotonic()
+            assert _health(channel) == NOT_SERVING
+            assert time.monotonic() - began < 1
+        assert time.monotonic() - started < 15
+        proxy.set_mode("refuse")  # drop the stalled connections, then come back
+        proxy.set_mode("forward")
+        _eventually(lambda: _health(channel) == SERVING, 20, "SERVING after the stall")
+        logs = served.logs()
+        assert any(e.get("msg") == "store unreachable: NOT_SERVING" for e in logs)
+        channel.close()
 
 
 def test_metrics_endpoint(moto_endpoint: S3Endpoint, s3_bucket: str) -> None:
@@ -173,26 +182,23 @@ def test_metrics_endpoint(moto_endpoint: S3Endpoint, s3_bucket: str) -> None:
 
 
 def test_slow_rpc_is_logged_with_its_stack(moto_endpoint: S3Endpoint, s3_bucket: str) -> None:
-    with StallingProxy(_upstream(moto_endpoint)) as proxy:
-        url = moto_endpoint.store_url(s3_bucket, endpoint_url=proxy.url)
-        args = ["--store", url, "--node-id", "n1", "--slow-rpc-seconds", "1"]
-        args += ["--health-interval", "0"]
-        with serve_process("slow-rpc", args) as served:
-            channel = served.channel()
-            stub = served.stub(channel)
-            digest = "sha256:" + "1" * 64
-            proxy.set_mode("stall")
-            future = stub.Info.future(pb.InfoRequest(digest=digest), timeout=30)
-            entry = served.wait_for_log(lambda e: e.get("msg", "").startswith("slow RPC:"), 20)
-            assert entry["rpc"] == f"{CONTENT}/Info"
-            assert entry["subject"] == digest
-            assert entry["busy_seconds"] >= 1
-            assert "servicer.py" in entry["stack"] and "head" in entry["stack"]
-            proxy.set_mode("refuse")  # the stuck request fails; the RPC ends
-            with pytest.raises(grpc.RpcError):
-                future.result(timeout=120)
-            served.wait_for_log(lambda e: e.get("msg") == "slow RPC finished", 20)
-            channel.close()
+    args = ["--slow-rpc-seconds", "1", "--health-interval", "0"]
+    with _served_behind_proxy(moto_endpoint, s3_bucket, "slow-rpc", *args) as (proxy, served):
+        channel = served.channel()
+        stub = served.stub(channel)
+        digest = "sha256:" + "1" * 64
+        proxy.set_mode("stall")
+        future = stub.Info.future(pb.InfoRequest(digest=digest), timeout=30)
+        entry = served.wait_for_log(lambda e: e.get("msg", "").startswith("slow RPC:"), 20)
+        assert entry["rpc"] == f"{CONTENT}/Info"
+        assert entry["subject"] == digest
+        assert entry["busy_seconds"] >= 1
+        assert "servicer.py" in entry["stack"] and "head" in entry["stack"]
+        proxy.set_mode("refuse")  # the stuck request fails; the RPC ends
+        with pytest.raises(grpc.RpcError):
+            future.result(timeout=120)
+        served.wait_for_log(lambda e: e.get("msg") == "slow RPC finished", 20)
+        channel.close()
 
 
 def test_driver_outcome_names() -> None:

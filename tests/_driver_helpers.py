@@ -13,8 +13,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from cargohold import Descriptor, Store
 from cargohold.drivers.base import CREATE_ONLY, Driver, IfMatch
@@ -24,6 +26,15 @@ from cargohold.errors import (
     NotFoundError,
     UnavailableError,
 )
+
+
+def s3_client_error(code: str, status: int, operation: str = "HeadObject") -> ClientError:
+    """The ``ClientError`` botocore raises for an S3 answer with error ``code`` and ``status``."""
+    meta: Any = {
+        "Error": {"Code": code, "Message": "m"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(meta, operation)
 
 
 def check_missing_objects(driver: Driver) -> None:

@@ -9,7 +9,7 @@ import re
 import grpc
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
-from botocore.exceptions import ClientError, NoCredentialsError
+from botocore.exceptions import NoCredentialsError
 from google.api_core import exceptions as gapi
 from google.auth import exceptions as gauth
 
@@ -25,23 +25,18 @@ from cargohold.drivers.gcs import errors as gcs_errors
 from cargohold.drivers.s3 import errors as s3_errors
 from cargohold.plugin.codes import code_for
 
-
-def _client_error(code: str, status: int) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        "HeadObject",
-    )
+from ._driver_helpers import s3_client_error
 
 
 @pytest.mark.parametrize(
     ("exc", "kind"),
     [
-        (_client_error("InvalidAccessKeyId", 403), UnauthenticatedError),
-        (_client_error("SignatureDoesNotMatch", 403), UnauthenticatedError),
-        (_client_error("ExpiredToken", 400), UnauthenticatedError),
-        (_client_error("AccessDenied", 403), PermissionDeniedError),
-        (_client_error("", 401), UnauthenticatedError),
-        (_client_error("", 403), PermissionDeniedError),
+        (s3_client_error("InvalidAccessKeyId", 403), UnauthenticatedError),
+        (s3_client_error("SignatureDoesNotMatch", 403), UnauthenticatedError),
+        (s3_client_error("ExpiredToken", 400), UnauthenticatedError),
+        (s3_client_error("AccessDenied", 403), PermissionDeniedError),
+        (s3_client_error("", 401), UnauthenticatedError),
+        (s3_client_error("", 403), PermissionDeniedError),
         (NoCredentialsError(), UnauthenticatedError),
     ],
 )

@@ -7,7 +7,6 @@ from types import MappingProxyType
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from botocore.exceptions import ClientError
 from google.api_core import exceptions as gapi
 
 from cargohold.drivers import local
@@ -26,6 +25,8 @@ from cargohold.errors import (
     ServiceError,
     UnavailableError,
 )
+
+from ._driver_helpers import s3_client_error
 
 
 class _SdkError(Exception):
@@ -94,11 +95,6 @@ def test_condition_of_a_precondition() -> None:
     assert Condition.of(IfMatch("e")) is Condition.IF_MATCH
 
 
-def _s3(code: str, status: int) -> ClientError:
-    meta = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
-    return ClientError(meta, "PutObject")  # type: ignore[arg-type]
-
-
 def _azure(code: str, status: int) -> HttpResponseError:
     exc = HttpResponseError(message=code)
     exc.status_code, exc.error_code = status, code  # type: ignore[assignment]
@@ -108,7 +104,7 @@ def _azure(code: str, status: int) -> HttpResponseError:
 @pytest.mark.parametrize(
     "gone",
     [
-        lambda: s3_errors.translate(_s3("NoSuchKey", 404), "put k", Condition.IF_MATCH),
+        lambda: s3_errors.translate(s3_client_error("NoSuchKey", 404), "put k", Condition.IF_MATCH),
         lambda: gcs_errors.translate(gapi.NotFound("no"), "put k", Condition.IF_MATCH),
         lambda: azure_errors.translate(_azure("BlobNotFound", 404), "put k", Condition.IF_MATCH),
     ],
@@ -122,7 +118,9 @@ def test_every_table_reads_a_gone_object_under_if_match_as_a_failed_precondition
 @pytest.mark.parametrize(
     "taken",
     [
-        lambda: s3_errors.translate(_s3("PreconditionFailed", 412), "put k", Condition.CREATE_ONLY),
+        lambda: s3_errors.translate(
+            s3_client_error("PreconditionFailed", 412), "put k", Condition.CREATE_ONLY
+        ),
         lambda: gcs_errors.translate(gapi.PreconditionFailed("x"), "put k", Condition.CREATE_ONLY),
         lambda: azure_errors.translate(
             _azure("ConditionNotMet", 412), "put k", Condition.CREATE_ONLY

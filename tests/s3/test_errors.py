@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from cargohold.drivers.s3.errors import Condition, s3_errors, translate
 from cargohold.errors import (
@@ -17,12 +17,7 @@ from cargohold.errors import (
     UnavailableError,
 )
 
-
-def client_error(code: str, status: int) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        "Op",
-    )
+from .._driver_helpers import s3_client_error
 
 
 @pytest.mark.parametrize(
@@ -51,7 +46,7 @@ def client_error(code: str, status: int) -> ClientError:
 def test_client_errors(
     code: str, status: int, condition: Condition, expected: type[ContentError]
 ) -> None:
-    assert type(translate(client_error(code, status), "op", condition)) is expected
+    assert type(translate(s3_client_error(code, status), "op", condition)) is expected
 
 
 def test_transport_errors_are_unavailable() -> None:
@@ -62,7 +57,7 @@ def test_transport_errors_are_unavailable() -> None:
 
 
 def test_errors_are_chained() -> None:
-    original = client_error("NoSuchKey", 404)
+    original = s3_client_error("NoSuchKey", 404)
     with pytest.raises(NotFoundError) as caught, s3_errors("get k"):
         raise original
     assert caught.value.__cause__ is original

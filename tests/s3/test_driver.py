@@ -152,20 +152,19 @@ def test_the_store_concurrency_sizes_the_pool(s3_url: str) -> None:
         assert store.concurrency == 12
 
 
+def _concurrency_and_pool(s3_url: str, **options: str) -> tuple[int, int]:
+    """The default concurrency and the connection pool size of a driver opened with ``options``."""
+    driver, _ = open_s3(s3_url, **options)
+    try:
+        return driver.limits.default_concurrency, driver.client.meta.config.max_pool_connections
+    finally:
+        driver.close()
+
+
 def test_concurrency_sets_the_default_and_the_pool(s3_url: str) -> None:
-    driver, _ = open_s3(s3_url, concurrency="12")
-    try:
-        assert driver.limits.default_concurrency == 12
-        assert driver.client.meta.config.max_pool_connections == 48
-    finally:
-        driver.close()
+    assert _concurrency_and_pool(s3_url, concurrency="12") == (12, 48)
     with pytest.warns(DeprecationWarning, match="max_connections is deprecated; use concurrency"):
-        driver, _ = open_s3(s3_url, max_connections="2")
-    try:
-        assert driver.limits.default_concurrency == 2
-        assert driver.client.meta.config.max_pool_connections == 32
-    finally:
-        driver.close()
+        assert _concurrency_and_pool(s3_url, max_connections="2") == (2, 32)
 
 
 def test_sse_and_storage_class_applied(s3_url: str) -> None:

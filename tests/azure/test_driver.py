@@ -16,7 +16,7 @@ from cargohold.errors import (
     NotFoundError,
 )
 
-from .._driver_helpers import check_get_range_edges, check_missing_objects
+from .._driver_helpers import check_get_range_edges, check_missing_objects, check_put_if_match
 
 
 def test_put_get_head_and_create_only(azure_driver: AzureDriver) -> None:
@@ -31,12 +31,7 @@ def test_put_get_head_and_create_only(azure_driver: AzureDriver) -> None:
 
 
 def test_put_if_match(azure_driver: AzureDriver) -> None:
-    etag = azure_driver.put("k", b"1")
-    new = azure_driver.put("k", b"2", precondition=IfMatch(etag))
-    assert new != etag
-    with pytest.raises(FailedPreconditionError):
-        azure_driver.put("k", b"3", precondition=IfMatch(etag))
-    assert azure_driver.get("k") == b"2"
+    check_put_if_match(azure_driver)
 
 
 def test_missing_objects(azure_driver: AzureDriver) -> None:

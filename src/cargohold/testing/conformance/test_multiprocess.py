@@ -90,6 +90,16 @@ def _data_file(tmp_path: Path, data: bytes) -> str:
     return str(path)
 
 
+def _kill_mid_write(
+    child: Child, tmp_path: Path, ref: str, data: bytes, *, end: int, **pace: Any
+) -> None:
+    """Have ``child`` open ``ref`` for ``data`` and write ``data[:end]`` (``pace``: the
+    child's ``step`` and ``pause``), then SIGKILL it."""
+    child.ok("open", ref=ref, digest=digest_of(data), size=len(data))
+    child.ok("write", path=_data_file(tmp_path, data), start=0, end=end, **pace)
+    child.stop()
+
+
 def _resume_after_lease(store: Store, ref: str, data: bytes) -> int:
     """Once a killed writer's lease is over, resume ``ref`` here, commit and read it back.
 
@@ -167,12 +177,9 @@ def test_crash_mid_upload_resumes_at_last_durable_offset(
 ) -> None:
     part = mstore.part_size
     data = random_bytes(8 * part + 5, seed=51)
-    path = _data_file(tmp_path, data)
-    child = _spawn(children, cargohold_shared_store_url, mstore)
-    child.ok("open", ref="crash", digest=digest_of(data), size=len(data))
     # Slow writes, so that checkpoints (every lease_timeout / 3) happen along the way.
-    child.ok("write", path=path, start=0, end=6 * part, step=part // 2, pause=LEASE / 8)
-    child.stop()  # SIGKILL
+    child = _spawn(children, cargohold_shared_store_url, mstore)
+    _kill_mid_write(child, tmp_path, "crash", data, end=6 * part, step=part // 2, pause=LEASE / 8)
     offset = _resume_after_lease(mstore, "crash", data)
     assert 0 < offset <= 6 * part
 
@@ -235,11 +242,8 @@ def test_writer_killed_before_its_first_checkpoint_leaves_no_session(
 ) -> None:
     part = mstore.part_size
     data = random_bytes(3 * part + 9, seed=54)
-    path = _data_file(tmp_path, data)
     child = _spawn(children, cargohold_shared_store_url, mstore)
-    child.ok("open", ref="early", digest=digest_of(data), size=len(data))
-    child.ok("write", path=path, start=0, end=2 * part + 1)
-    child.stop()  # SIGKILL
+    _kill_mid_write(child, tmp_path, "early", data, end=2 * part + 1)
     _resume_after_lease(mstore, "early", data)
     if mstore.driver.limits.abort_removes_parts:
         assert list(mstore.driver.list_uploads(mstore.prefix)) == []

@@ -13,6 +13,10 @@ FailedPreconditionError. ``commit`` also renews synchronously before it publishe
 Expiry compares the holder's recorded expiry with the reader's clock: hosts sharing a store
 must keep their clocks within a small fraction of the timeout (NTP does).
 
+A lease may carry a small JSON *payload* in its body, written with it (the create-only write
+that takes it) and kept by every renewal: what an ingestion publishes about itself before it
+saves any state of its own (see ``ingest``).
+
 A lease whose holder is known to be gone is taken over at once, without waiting for expiry, so
 that re-running a killed or interrupted command does not find its own ref locked: the holder
 ran on this machine (same host name, boot and PID namespace) and its process no longer exists,
@@ -40,7 +44,7 @@ from .errors import (
     UnavailableError,
 )
 
-__all__ = ["DEFAULT_LEASE_TIMEOUT", "Lease", "LeaseManager"]
+__all__ = ["DEFAULT_LEASE_TIMEOUT", "Lease", "LeaseManager", "read_payload"]
 
 DEFAULT_LEASE_TIMEOUT = 60.0
 
@@ -48,6 +52,20 @@ DEFAULT_LEASE_TIMEOUT = 60.0
 # process may share a bucket): what tells a lease this process leaked from one it holds.
 _LIVE: weakref.WeakValueDictionary[str, Lease] = weakref.WeakValueDictionary()
 _LIVE_LOCK = threading.Lock()
+
+
+_PAYLOAD = "payload"
+
+
+def read_payload(driver: Driver, key: str) -> dict[str, object] | None:
+    """The payload the lease at ``key`` publishes; None if there is no lease at ``key``, or
+    it carries none (or cannot be read)."""
+    try:
+        body = json.loads(driver.get(key))
+    except (NotFoundError, ValueError):
+        return None
+    payload = body.get(_PAYLOAD) if isinstance(body, dict) else None
+    return payload if isinstance(payload, dict) else None
 
 
 def _machine() -> str:
@@ -97,6 +115,11 @@ class Lease:
     lost: bool = False
     released: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    payload: dict[str, object] | None = None
+    """What the holder publishes in the lease's body (an ingestion's first record), kept
+    through every renewal; ``read_payload`` reads it from anywhere."""
+    previous: dict[str, object] | None = None
+    """The payload of the expired (or orphaned) lease this one took over, if it had one."""
 
     def check(self) -> None:
         """Raise FailedPreconditionError if the lease was lost."""
@@ -120,9 +143,9 @@ class LeaseManager:
         self._thread: threading.Thread | None = None
         self._stopped = False
 
-    def _body(self, owner: str) -> tuple[bytes, float]:
+    def _body(self, owner: str, payload: dict[str, object] | None) -> tuple[bytes, float]:
         expires = time.time() + self.timeout
-        body = {
+        body: dict[str, object] = {
             "owner": owner,
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -130,17 +153,24 @@ class LeaseManager:
             "expires": expires,
             "timeout": self.timeout,
         }
+        if payload is not None:
+            body[_PAYLOAD] = payload
         return json.dumps(body).encode(), expires
 
-    def acquire(self, key: str) -> Lease:
-        """Take the lease at ``key``, or raise UnavailableError while someone else holds it."""
+    def acquire(self, key: str, payload: dict[str, object] | None = None) -> Lease:
+        """Take the lease at ``key``, or raise UnavailableError while someone else holds it.
+
+        ``payload`` (JSON-able) goes into the lease's body, in the same create-only write, and
+        stays there through renewals (see ``read_payload``).
+        """
         owner = uuid.uuid4().hex
-        body, expires = self._body(owner)
+        body, expires = self._body(owner, payload)
+        previous: dict[str, object] | None = None
         try:
             etag = self._driver.put(key, body, precondition=CREATE_ONLY)
         except AlreadyExistsError:
-            etag = self._take_over(key, body)
-        lease = Lease(key, owner, etag, expires)
+            etag, previous = self._take_over(key, body)
+        lease = Lease(key, owner, etag, expires, payload=payload, previous=previous)
         with _LIVE_LOCK:
             _LIVE[owner] = lease
         with self._held_lock:
@@ -148,15 +178,18 @@ class LeaseManager:
             self._ensure_thread()
         return lease
 
-    def _take_over(self, key: str, body: bytes) -> str:
+    def _take_over(self, key: str, body: bytes) -> tuple[str, dict[str, object] | None]:
+        previous: dict[str, object] | None = None
         try:
             current = self._driver.head(key)
             holder = json.loads(self._driver.get(key))
+            if isinstance(holder, dict) and isinstance(holder.get(_PAYLOAD), dict):
+                previous = holder[_PAYLOAD]
             expires = float(holder["expires"])
         except NotFoundError:
             # Released between our create and our read: one more create-only attempt.
             try:
-                return self._driver.put(key, body, precondition=CREATE_ONLY)
+                return self._driver.put(key, body, precondition=CREATE_ONLY), None
             except AlreadyExistsError as exc:
                 raise UnavailableError("the ref is locked by another writer") from exc
             if isinstance(holder, dict) and _holder_gone(holder):
@@ -169,9 +202,15 @@ class LeaseManager:
                 f"{expires - time.time():.0f}s more unless renewed)"
             )
         try:
-            return self._driver.put(key, body, precondition=IfMatch(current.etag))
+            return self._driver.put(key, body, precondition=IfMatch(current.etag)), previous
         except (FailedPreconditionError, AlreadyExistsError) as exc:
             raise UnavailableError("the ref was just locked by another writer") from exc
+
+    def set_payload(self, lease: Lease, payload: dict[str, object] | None) -> None:
+        """Replace what ``lease``'s body publishes, now (a renewal that carries it)."""
+        with lease.lock:
+            lease.payload = payload
+        self.renew(lease)
 
     def renew(self, lease: Lease) -> None:
         """Extend ``lease`` now; mark it lost (and raise) if it was taken or removed."""
@@ -179,7 +218,7 @@ class LeaseManager:
             if lease.released:
                 return
             lease.check()
-            body, expires = self._body(lease.owner)
+            body, expires = self._body(lease.owner, lease.payload)
             try:
                 lease.etag = self._driver.put(lease.key, body, precondition=IfMatch(lease.etag))
             except (FailedPreconditionError, NotFoundError):

@@ -2,11 +2,16 @@
 
 An ingestion is kept under ``ingest/<sha256(ref)>/`` (the keys come from ``layout.Layout``):
 
-* ``lock``: the writer's lease (see ``locks``).
+* ``lock``: the writer's lease (see ``locks``). A new ingestion's first record rides on it
+  (the lease's payload, written by the same create-only put), so ``status`` and
+  ``list_statuses`` see the ingestion from any process before it has a ``state``; an open that
+  takes over the lapsed lease of a writer that died before saving state keeps that record.
 * ``state``: one object holding the ingestion's record (JSON) and its *tail*, the buffered bytes
-  not yet uploaded as a part (see ``state``). Written when the ingestion starts, at
-  ``close()``, and as a checkpoint about every ``lease_timeout / 3`` seconds while parts are
-  being uploaded.
+  not yet uploaded as a part (see ``state``). Written when the upload session starts, at
+  ``close()``, as a checkpoint about every ``lease_timeout / 3`` seconds while parts are being
+  uploaded, and when an existing ingestion restarts. Where both are present, ``state`` is the
+  newer. A blob small enough for one put never writes it: open, write, commit costs the lease,
+  one state read, the renewal before publishing, the put and the lease's release.
 * an upload session (driver multipart upload) holding the parts. Its target is the blob key
   itself when the expected digest is known up front, else ``ingest/<h>/data``, whose bytes are
   copied to the blob key at commit. A *hint* (a digest the bytes are likely to have, such as

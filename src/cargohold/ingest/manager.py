@@ -6,13 +6,30 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from ..digests import Hasher, new_hasher, parse_digest
 from ..errors import AlreadyExistsError, NotFoundError
+from ..locks import Lease
 from ..types import Status
 from .context import IngestContext
-from .sessions import blob_exists, drop_session, load_state, load_state_key, save_state
-from .state import IngestRecord, encode_hash_state, hasher_for, utcnow
+from .sessions import (
+    blob_exists,
+    drop_session,
+    load_lock_record,
+    load_state,
+    load_state_key,
+    save_state,
+)
+from .state import (
+    IngestRecord,
+    check_record,
+    encode_hash_state,
+    hasher_for,
+    record_fields,
+    record_from_fields,
+    utcnow,
+)
 from .writer import Writer
 
 __all__ = ["abort_ingestion", "ingestion_status", "list_ingestions", "open_writer"]
@@ -41,10 +58,17 @@ def open_writer(
         raise AlreadyExistsError(f"content {expected} already exists")
     if wait > 0:
         ctx.writers.wait_until_free(ref, wait, ctx.clock)
-    lease = ctx.leases.acquire(ctx.layout.lock_key(ref))
+    # A new ingestion's first record rides on its lease (one create-only write for both):
+    # its state object is only written at its first checkpoint, session or close.
+    fresh = _new_record(ctx, ref, total, expected, hint, utcnow().isoformat())
+    lease = ctx.leases.acquire(ctx.layout.lock_key(ref), record_fields(fresh))
     try:
-        record, tail, hasher, reason = _open_ingestion(ctx, ref, total, expected, hint)
-        writer = Writer(ctx, ref, lease, record, tail, hasher, restart_reason=reason)
+        record, tail, hasher, reason, saved = _open_ingestion(
+            ctx, ref, lease, fresh, total, expected
+        )
+        writer = Writer(
+            ctx, ref, lease, record, tail, hasher, restart_reason=reason, state_saved=saved
+        )
         ctx.writers.add(writer)
     except BaseException:
         ctx.leases.release(lease)
@@ -54,29 +78,10 @@ def open_writer(
     return writer
 
 
-def _open_ingestion(
-    ctx: IngestContext, ref: str, total: int, expected: str, hint: str = ""
-) -> tuple[IngestRecord, bytes, Hasher, str | None]:
-    loaded = load_state(ctx, ref, with_tail=True)
-    started = utcnow().isoformat()
-    reason: str | None = None
-    if loaded is not None:
-        record, tail = loaded
-        same = (not total or total == record.total) and (
-            not expected or expected == record.expected
-        )
-        if same:
-            resumed, reason = _resume(ctx, record, tail)
-            if resumed is not None:
-                return record, tail, resumed, None
-        drop_session(ctx, record)
-        if same:
-            # Not a different blob, only an unusable resume point: start over from zero
-            # but keep what the ingestion was started with.
-            total, expected = record.total, record.expected
-            hint, started = record.hint, record.started_at
-            if record.offset == 0 and not record.parts:
-                reason = None  # nothing was lost
+def _new_record(
+    ctx: IngestContext, ref: str, total: int, expected: str, hint: str, started: str
+) -> IngestRecord:
+    """The record of an ingestion starting at offset 0."""
     algorithm = parse_digest(expected).algorithm if expected else "sha256"
     if expected or (hint and parse_digest(hint).algorithm != algorithm):
         hint = ""  # an expected digest binds the key anyway; a hint must be comparable
@@ -90,10 +95,56 @@ def _open_ingestion(
         part_size=ctx.part_size,
         hint=hint,
     )
-    hasher = new_hasher(record.algorithm)
-    record.hash_state = encode_hash_state(hasher.state())
-    save_state(ctx, ref, record, b"")
-    return record, b"", hasher, reason
+    record.hash_state = encode_hash_state(new_hasher(record.algorithm).state())
+    return record
+
+
+def _same(record: IngestRecord, total: int, expected: str) -> bool:
+    """Whether an open for ``total``/``expected`` continues ``record`` (else it replaces it)."""
+    return (not total or total == record.total) and (not expected or expected == record.expected)
+
+
+def _open_ingestion(
+    ctx: IngestContext, ref: str, lease: Lease, fresh: IngestRecord, total: int, expected: str
+) -> tuple[IngestRecord, bytes, Hasher, str | None, bool]:
+    """The record, tail, hasher and restart reason to open ``ref`` with, and whether it has a
+    state object."""
+    loaded = load_state(ctx, ref, with_tail=True)
+    if loaded is None:
+        # No state: a new ingestion, or one whose writer died before saving any (its record
+        # is on the lease just taken over from it; keep what it was started with).
+        previous = record_from_fields(lease.previous)
+        if (
+            previous is not None
+            and previous.ref == ref
+            and _same(previous, total, expected)
+            and check_record(previous, b"") is None
+            and previous.offset == 0
+            and previous.upload_id is None
+        ):
+            record = _new_record(
+                ctx, ref, previous.total, previous.expected, previous.hint, previous.started_at
+            )
+            ctx.leases.set_payload(lease, record_fields(record))
+            return record, b"", new_hasher(record.algorithm), None, False
+        return fresh, b"", new_hasher(fresh.algorithm), None, False
+    record, tail = loaded
+    reason: str | None = None
+    same = _same(record, total, expected)
+    if same:
+        resumed, reason = _resume(ctx, record, tail)
+        if resumed is not None:
+            return record, tail, resumed, None, True
+    drop_session(ctx, record)
+    if same:
+        # Not a different blob, only an unusable resume point: start over from zero
+        # but keep what the ingestion was started with.
+        total, expected = record.total, record.expected
+        fresh = _new_record(ctx, ref, total, expected, record.hint, record.started_at)
+        if record.offset == 0 and not record.parts:
+            reason = None  # nothing was lost
+    save_state(ctx, ref, fresh, b"")
+    return fresh, b"", new_hasher(fresh.algorithm), reason, True
 
 
 def _resume(
@@ -135,23 +186,48 @@ def ingestion_status(ctx: IngestContext, ref: str) -> Status:
     if live is not None:
         return live.status()
     loaded = load_state(ctx, ref, with_tail=False)
-    if loaded is None:
+    if loaded is not None:
+        return loaded[0].status()
+    first = load_lock_record(ctx, ctx.layout.lock_key(ref))
+    if first is None or first.ref != ref:
         raise NotFoundError(f"no ingestion for ref {ref!r}")
-    return loaded[0].status()
+    return first.status()
 
 
 def list_ingestions(ctx: IngestContext) -> list[Status]:
     """The status of every ingestion, in listing order (snapshots: no lock, no wait)."""
     live = {ref: w.status() for ref, w in ctx.writers.snapshot()}
     found: list[Status] = []
-    for obj in ctx.driver.list(ctx.layout.ingestions):
-        if not obj.key.endswith("/state"):
-            continue
-        loaded = load_state_key(ctx, obj.key, with_tail=False)
-        if loaded is None:
-            continue
-        found.append(live.get(loaded[0].ref, loaded[0].status()))
+    for state_key, lock_key in _ingestion_keys(ctx):
+        if state_key is not None:
+            loaded = load_state_key(ctx, state_key, with_tail=False)
+            record = loaded[0] if loaded is not None else None
+        else:
+            assert lock_key is not None
+            record = load_lock_record(ctx, lock_key)  # none saved yet: its first record
+        if record is not None:
+            found.append(live.get(record.ref, record.status()))
     return found
+
+
+def _ingestion_keys(ctx: IngestContext) -> Iterator[tuple[str | None, str | None]]:
+    """Each ingestion directory's state and lock keys (either may be absent), in listing
+    order: one listing, whose keys come grouped by directory."""
+    current: str | None = None
+    state_key: str | None = None
+    lock_key: str | None = None
+    for obj in ctx.driver.list(ctx.layout.ingestions):
+        directory, _, name = obj.key.rpartition("/")
+        if directory != current:
+            if state_key is not None or lock_key is not None:
+                yield state_key, lock_key
+            current, state_key, lock_key = directory, None, None
+        if name == "state":
+            state_key = obj.key
+        elif name == "lock":
+            lock_key = obj.key
+    if state_key is not None or lock_key is not None:
+        yield state_key, lock_key
 
 
 def abort_ingestion(ctx: IngestContext, ref: str) -> None:

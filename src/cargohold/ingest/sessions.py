@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from ..digests import parse_digest
 from ..errors import NotFoundError
+from ..locks import read_payload
 from .context import IngestContext
-from .state import IngestRecord, decode_state, encode_state, holds_record
+from .state import IngestRecord, decode_state, encode_state, holds_record, record_from_fields
 
 __all__ = [
     "blob_exists",
     "drop_session",
+    "load_lock_record",
     "load_state",
     "load_state_key",
     "remove_ingestion",
@@ -78,7 +80,16 @@ def drop_session(ctx: IngestContext, record: IngestRecord) -> None:
         ctx.driver.delete(record.upload_key)
 
 
-def remove_ingestion(ctx: IngestContext, ref: str, record: IngestRecord) -> None:
-    """The ingestion is over: drop its session and its state."""
+def load_lock_record(ctx: IngestContext, key: str) -> IngestRecord | None:
+    """The first record of an ingestion that has saved no state yet, as its writer's lease
+    at ``key`` publishes it (see ``manager.open_writer``); None if there is none."""
+    return record_from_fields(read_payload(ctx.driver, key))
+
+
+def remove_ingestion(
+    ctx: IngestContext, ref: str, record: IngestRecord, *, state_saved: bool = True
+) -> None:
+    """The ingestion is over: drop its session and its state (if it ever saved one)."""
     drop_session(ctx, record)
-    ctx.driver.delete(ctx.layout.state_key(ref))
+    if state_saved:
+        ctx.driver.delete(ctx.layout.state_key(ref))

@@ -32,6 +32,8 @@ __all__ = [
     "encode_state",
     "hasher_for",
     "holds_record",
+    "record_fields",
+    "record_from_fields",
     "utcnow",
 ]
 
@@ -138,8 +140,8 @@ def hasher_for(record: IngestRecord, tail: bytes) -> tuple[Any, str | None]:
         return None, f"its hash state cannot be loaded here ({exc})"
 
 
-def encode_state(record: IngestRecord, tail: bytes) -> bytes:
-    """The state object: magic, JSON length, JSON record, tail bytes.
+def record_fields(record: IngestRecord) -> dict[str, object]:
+    """``record`` as JSON-able fields.
 
     An empty ``hint`` is left out, so that the record of an ingestion without one stays
     readable by versions from before hints (during a rolling upgrade of hosts on one bucket).
@@ -147,7 +149,24 @@ def encode_state(record: IngestRecord, tail: bytes) -> bytes:
     fields = asdict(record)
     if not fields["hint"]:
         del fields["hint"]
-    body = json.dumps(fields, separators=(",", ":")).encode()
+    return fields
+
+
+def record_from_fields(fields: object) -> IngestRecord | None:
+    """The record ``record_fields`` gave, or None if ``fields`` is not one."""
+    if not isinstance(fields, dict):
+        return None
+    try:
+        record = IngestRecord(**fields)
+        record.status()  # its times parse
+    except (TypeError, ValueError):
+        return None
+    return record
+
+
+def encode_state(record: IngestRecord, tail: bytes) -> bytes:
+    """The state object: magic, JSON length, JSON record (``record_fields``), tail bytes."""
+    body = json.dumps(record_fields(record), separators=(",", ":")).encode()
     return _HEADER.pack(_MAGIC, len(body)) + body + tail
 
 

@@ -76,6 +76,7 @@ class Writer:
         hasher: Hasher,
         *,
         restart_reason: str | None = None,
+        state_saved: bool = True,
     ) -> None:
         self._ctx = ctx
         self._ref = ref
@@ -98,6 +99,9 @@ class Writer:
         self._last_checkpoint = ctx.clock()
         self._durable_offset = record.offset
         self._durable: tuple[IngestRecord, bytes] = (record.copy(), tail)
+        self._state_saved = state_saved
+        """Whether the ingestion may have a state object (a new one starts with its record
+        on its lease only, and saves state at its first checkpoint, session or close)."""
         self.restart_reason = restart_reason
         """Why an existing ingestion of this ref could not be resumed (it restarted from
         zero), or None."""
@@ -335,6 +339,7 @@ class Writer:
             )
         if self._aborted:
             raise FailedPreconditionError(f"ingestion {self._ref!r} was aborted")
+        self._state_saved = True  # also if the put fails: it may have landed
         sessions.save_state(self._ctx, self._ref, record, tail)
         self._durable = (record.copy(), tail)
 
@@ -527,7 +532,7 @@ class Writer:
         """
         self._uploads.wait_all_quietly()
         self._closed = True
-        sessions.remove_ingestion(self._ctx, self._ref, self._record)
+        sessions.remove_ingestion(self._ctx, self._ref, self._record, state_saved=self._state_saved)
 
     def mark_closing(self) -> None:
         """Announce that ``close`` or ``commit`` is coming (a reopen of the ref waits for it)."""

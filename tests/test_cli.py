@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-import cargohold
 from cargohold import Descriptor, Store
 from cargohold.digests import parse_digest
 from cargohold.ingest.state import decode_state
+from cargohold.testing.helpers import open_small
 from tests.conftest import STORE_KINDS
 
 HELLO = "sha256:" + hashlib.sha256(b"hello").hexdigest()
@@ -78,10 +78,7 @@ def file_store(file_store_url: str) -> str:
 @pytest.fixture
 def lib(store: str) -> Iterator[Store]:
     """The same store opened in the test process, with the smallest parts its driver allows."""
-    probe = cargohold.open_store(store)
-    part = max(probe.driver.limits.min_part_size, 64 * 1024)
-    probe.close()
-    opened = cargohold.open_store(store, part_size=part)
+    opened = open_small(store)
     try:
         yield opened
     finally:

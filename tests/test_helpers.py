@@ -17,6 +17,7 @@ import cargohold
 from cargohold import DataLossError, Descriptor, FailedPreconditionError, NotFoundError, Store
 from cargohold.digests import parse_digest
 from cargohold.helpers import Progress, copy_blob, open_blob, read_blob, write_blob
+from cargohold.testing.helpers import open_small
 
 PART = 64 * 1024
 
@@ -49,10 +50,7 @@ class Pipe(io.RawIOBase):
 
 @pytest.fixture
 def small(store_url: str) -> Iterator[Store]:
-    probe = cargohold.open_store(store_url)
-    part = max(probe.driver.limits.min_part_size, PART)
-    probe.close()
-    opened = cargohold.open_store(store_url, part_size=part)
+    opened = open_small(store_url)
     try:
         yield opened
     finally:

@@ -25,7 +25,6 @@ or it is this very process and no live lease here has that owner.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -234,8 +233,16 @@ class LeaseManager:
             lease.released = True
             if lease.lost:
                 return
-            with contextlib.suppress(ContentError):  # else it expires by itself
-                self._driver.delete(lease.key, precondition=IfMatch(lease.etag))
+            # Tried twice: a lease left behind expires by itself, but one whose payload is an
+            # ingestion's record would still show that ingestion in list_statuses.
+            for _attempt in range(2):
+                try:
+                    self._driver.delete(lease.key, precondition=IfMatch(lease.etag))
+                    return
+                except FailedPreconditionError:
+                    return  # taken over meanwhile: no longer ours to delete
+                except ContentError:
+                    continue
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

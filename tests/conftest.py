@@ -112,8 +112,5 @@ def cargohold_hidden_objects(
 def store(store_url: str) -> Iterator[object]:
     import cargohold
 
-    opened = cargohold.open_store(store_url)
-    try:
+    with cargohold.open_store(store_url) as opened:
         yield opened
-    finally:
-        opened.close()

@@ -78,11 +78,8 @@ def file_store(file_store_url: str) -> str:
 @pytest.fixture
 def lib(store: str) -> Iterator[Store]:
     """The same store opened in the test process, with the smallest parts its driver allows."""
-    opened = open_small(store)
-    try:
+    with open_small(store) as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 def part_of(lib: Store) -> int:

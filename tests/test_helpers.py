@@ -50,11 +50,8 @@ class Pipe(io.RawIOBase):
 
 @pytest.fixture
 def small(store_url: str) -> Iterator[Store]:
-    opened = open_small(store_url)
-    try:
+    with open_small(store_url) as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 def interrupted(

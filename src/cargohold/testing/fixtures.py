@@ -39,11 +39,8 @@ def cargohold_shared_store_url(cargohold_store_url: str, cargohold_store_is_shar
 @pytest.fixture
 def cstore(cargohold_store_url: str) -> Iterator[Store]:
     """The store under test, with small parts so multipart paths run on small blobs."""
-    opened = open_small(cargohold_store_url)
-    try:
+    with open_small(cargohold_store_url) as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 @pytest.fixture

@@ -211,6 +211,10 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "cargohold", *args]
 
 
+def _run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(_cli(*args), env=env, capture_output=True, timeout=120, check=False)
+
+
 def test_cli_kill_then_rerun_copies_only_the_rest(file_store_url: str, s3_store_url: str) -> None:
     """SIGKILL ``cargohold copy`` once a few blobs are at the destination; the same command
     again copies exactly the others, and the name appears only at the end."""
@@ -255,32 +259,15 @@ def test_cli_summary_and_usage(file_store_url: str, tmp_path: Path) -> None:
     with cargohold.open_store(file_store_url) as src:
         build_image(src, random.Random(4), name="app:1")
     to = f"file://{tmp_path / 'copy'}"
-    done = subprocess.run(
-        _cli("copy", "--from", file_store_url, "--to", to, "--all"),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run_cli("copy", "--from", file_store_url, "--to", to, "--all")
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().startswith("copied 4 blobs")
     assert "1 name written" in done.stdout.decode()
     env = {**os.environ, "CARGOHOLD_STORE": file_store_url}
-    again = subprocess.run(
-        _cli("copy", "--to", to, "app:1", "--json"),
-        env=env,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    again = _run_cli("copy", "--to", to, "app:1", "--json", env=env)
     assert again.returncode == 0, again.stderr.decode()
     assert json.loads(again.stdout)["blobs_skipped"] == 4
-    both = subprocess.run(
-        _cli("copy", "--to", to, "app:1", "--all"),
-        env=env,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    both = _run_cli("copy", "--to", to, "app:1", "--all", env=env)
     assert both.returncode == 2
     assert copy_ref("sha256:" + "a" * 64) == "copy-sha256:" + "a" * 64
 

@@ -36,6 +36,19 @@ READ_BLOB = 32 * 1024 * 1024
 READ_CHUNK = 1024 * 1024
 
 
+def _read_responses(
+    data: bytes, request: pb.ReadContentRequest
+) -> Iterator[pb.ReadContentResponse]:
+    """The messages a Read of ``data`` answers with, READ_CHUNK bytes each."""
+    blob = memoryview(data)
+    offset = max(request.offset, 0)
+    end = len(blob) if request.size <= 0 else min(len(blob), offset + request.size)
+    while offset < end:
+        n = min(READ_CHUNK, end - offset)
+        yield pb.ReadContentResponse(offset=offset, data=bytes(blob[offset : offset + n]))
+        offset += n
+
+
 class StubContent(pb_grpc.ContentServicer):
     def __init__(self, mode: str, data_path: Path) -> None:
         self._mode = mode
@@ -46,13 +59,7 @@ class StubContent(pb_grpc.ContentServicer):
     def Read(
         self, request: pb.ReadContentRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ReadContentResponse]:
-        blob = memoryview(self._blob)
-        offset = max(request.offset, 0)
-        end = len(blob) if request.size <= 0 else min(len(blob), offset + request.size)
-        while offset < end:
-            n = min(READ_CHUNK, end - offset)
-            yield pb.ReadContentResponse(offset=offset, data=bytes(blob[offset : offset + n]))
-            offset += n
+        yield from _read_responses(self._blob, request)
 
     def Write(
         self, request_iterator: Iterable[pb.WriteContentRequest], context: grpc.ServicerContext
@@ -110,13 +117,8 @@ class AioReadStub(pb_grpc.ContentServicer):
     async def Read(
         self, request: pb.ReadContentRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.ReadContentResponse]:
-        blob = memoryview(self._blob)
-        offset = max(request.offset, 0)
-        end = len(blob) if request.size <= 0 else min(len(blob), offset + request.size)
-        while offset < end:
-            n = min(READ_CHUNK, end - offset)
-            yield pb.ReadContentResponse(offset=offset, data=bytes(blob[offset : offset + n]))
-            offset += n
+        for response in _read_responses(self._blob, request):
+            yield response
 
 
 async def serve_aio(socket_path: str) -> None:

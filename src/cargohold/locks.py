@@ -43,7 +43,7 @@ from .errors import (
     UnavailableError,
 )
 
-__all__ = ["DEFAULT_LEASE_TIMEOUT", "Lease", "LeaseManager", "read_payload"]
+__all__ = ["DEFAULT_LEASE_TIMEOUT", "Lease", "LeaseManager", "machine_id", "read_payload"]
 
 DEFAULT_LEASE_TIMEOUT = 60.0
 
@@ -79,6 +79,12 @@ def _machine() -> str:
 
 
 _MACHINE = _machine()
+
+
+def machine_id() -> str:
+    """This machine's identity as leases record it (boot and PID namespace); "" if unknown,
+    in which case no holder is ever known to be gone and only expiry frees a ref."""
+    return _MACHINE
 
 
 def _holder_gone(holder: dict[str, object]) -> bool:
@@ -185,14 +191,14 @@ class LeaseManager:
             if isinstance(holder, dict) and isinstance(holder.get(_PAYLOAD), dict):
                 previous = holder[_PAYLOAD]
             expires = float(holder["expires"])
+            if isinstance(holder, dict) and _holder_gone(holder):
+                expires = 0.0  # its holder is gone: no need to wait for the expiry
         except NotFoundError:
             # Released between our create and our read: one more create-only attempt.
             try:
                 return self._driver.put(key, body, precondition=CREATE_ONLY), None
             except AlreadyExistsError as exc:
                 raise UnavailableError("the ref is locked by another writer") from exc
-            if isinstance(holder, dict) and _holder_gone(holder):
-                expires = 0.0  # its holder is gone: no need to wait for the expiry
         except (ValueError, KeyError, TypeError):
             expires = 0.0  # an unreadable lease counts as expired
         if expires > time.time():
@@ -233,16 +239,20 @@ class LeaseManager:
             lease.released = True
             if lease.lost:
                 return
-            # Tried twice: a lease left behind expires by itself, but one whose payload is an
-            # ingestion's record would still show that ingestion in list_statuses.
-            for _attempt in range(2):
-                try:
-                    self._driver.delete(lease.key, precondition=IfMatch(lease.etag))
-                    return
-                except FailedPreconditionError:
-                    return  # taken over meanwhile: no longer ours to delete
-                except ContentError:
-                    continue
+            self._delete(lease)
+
+    def _delete(self, lease: Lease) -> None:
+        """Delete a released lease's object. Tried twice: a lease left behind expires by
+        itself, but one whose payload is an ingestion's record would still show that
+        ingestion in list_statuses."""
+        for _attempt in range(2):
+            try:
+                self._driver.delete(lease.key, precondition=IfMatch(lease.etag))
+            except FailedPreconditionError:
+                return  # taken over meanwhile: no longer ours to delete
+            except ContentError:
+                continue
+            return
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

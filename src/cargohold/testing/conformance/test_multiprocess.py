@@ -22,6 +22,7 @@ from cargohold import (
     UnavailableError,
 )
 
+from ... import locks
 from ..helpers import CHILD_MODULE, child_env, digest_of, open_small, random_bytes
 
 pytestmark = pytest.mark.multiprocess
@@ -153,13 +154,31 @@ def test_lock_held_by_another_process(
     mstore.writer("held").close()
 
 
-@pytest.mark.cargohold_leaves("ingestion")
-def test_dead_holder_stops_holding_after_the_lease_timeout(
+def test_dead_holder_on_this_machine_stops_holding_at_once(
     mstore: Store, cargohold_shared_store_url: str, children: list[Child]
 ) -> None:
+    """A holder known to be gone (same machine, its process no longer exists) is not waited
+    for: re-running a killed command gets its ref back at once."""
+    if not locks.machine_id():
+        pytest.skip("this host has no boot id, so a lease's holder cannot be told gone")
+    child = _spawn(children, cargohold_shared_store_url, mstore)
+    child.ok("open", ref="orphan")
+    child.stop()  # SIGKILL, reaped
+    mstore.writer("orphan").close()
+    mstore.abort("orphan")
+
+
+def test_dead_holder_elsewhere_stops_holding_after_the_lease_timeout(
+    mstore: Store, cargohold_shared_store_url: str, children: list[Child]
+) -> None:
+    """A holder on another machine cannot be checked: its lease holds until it expires."""
     child = _spawn(children, cargohold_shared_store_url, mstore)
     child.ok("open", ref="orphan")
     child.stop()  # SIGKILL
+    key = mstore.layout.lock_key("orphan")
+    holder = json.loads(mstore.driver.get(key))
+    holder["machine"] = "another-machine"  # as a lease written on another host reads
+    mstore.driver.put(key, json.dumps(holder).encode())
     with pytest.raises(UnavailableError):
         mstore.writer("orphan")
     deadline = time.monotonic() + LEASE * 4
@@ -170,6 +189,7 @@ def test_dead_holder_stops_holding_after_the_lease_timeout(
         except UnavailableError:
             assert time.monotonic() < deadline, "the lease of a dead writer never expired"
             time.sleep(0.2)
+    mstore.abort("orphan")
 
 
 def test_crash_mid_upload_resumes_at_last_durable_offset(

@@ -142,9 +142,10 @@ def test_rerun_with_nothing_to_copy_only_lists(file_store_url: str, s3_store_url
         calls = dict(dst.driver.calls)
     assert summary.blobs_copied == 0 and summary.names_written == []
     assert summary.blobs_skipped == 12 and len(summary.names_unchanged) == 3
-    # One listing of blobs/, and one read of index.json (a head, the get, a head to be sure
-    # the bytes are the ones that etag names): no request per blob, no write.
-    assert calls == {"list": 1, "head": 2, "get": 1}, calls
+    # One listing of blobs/, one of ingest/ (leftovers of a killed copy), and one read of
+    # index.json (a head, the get, a head to be sure the bytes are the ones that etag names):
+    # no request per blob, no write.
+    assert calls == {"list": 2, "head": 2, "get": 1}, calls
 
 
 def test_shards_together_are_the_whole(file_pair: tuple[Store, Store]) -> None:
@@ -350,3 +351,25 @@ def test_cli_two_shards_at_once_make_the_whole(file_store_url: str, s3_store_url
         assert _blobs(dst) == every
         assert _names(dst) == names
         assert verify(dst).ok
+
+
+def test_a_rerun_drops_ingestions_a_kill_left_for_committed_blobs(
+    file_pair: tuple[Store, Store],
+) -> None:
+    """A copy killed after a blob's commit but before its ingestion was removed leaves
+    ``copy-<digest>`` behind; the next run aborts it. One that a live copier holds is left."""
+    src, dst = file_pair
+    image = build_image(src, random.Random(12), name="app:1")
+    copy(src, dst, ["app:1"])
+    layers = [d.digest for d in image.layers]
+    for digest in layers:  # as a killed copy leaves them: some bytes, closed, never removed
+        with dst.writer(copy_ref(digest)) as writer:
+            writer.write(b"partial")
+    held = dst.writer(copy_ref(layers[0]))  # a copier still at work on this one
+    try:
+        summary = copy(src, dst, ["app:1"])
+        assert summary.blobs_copied == 0
+        assert [s.ref for s in dst.list_statuses()] == [copy_ref(layers[0])]
+    finally:
+        held.close()
+        dst.abort(copy_ref(layers[0]))

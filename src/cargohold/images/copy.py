@@ -17,6 +17,10 @@ names. How it goes:
    the destination's ingestion state where the driver allows it.
 4. Names are written last, together, in one ``set_many``, and only names whose whole closure
    is at the destination.
+5. A copy killed between a blob's commit and the removal of its ingestion leaves a
+   ``copy-<digest>`` ingestion for a blob the destination holds. Every run ends by listing the
+   destination's ingestions (one more listing) and aborting those, unless another copier
+   still holds one (its own commit then finds the blob).
 
 Sharding (``shard=(i, n)``): the leaves (layers and configs, nearly all the bytes) are split by
 digest: shard ``i`` copies those whose digest, as a number, is ``i`` modulo ``n``, so the shards
@@ -29,13 +33,14 @@ or any later run — completes it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..digests import parse_digest
-from ..errors import InvalidArgumentError
+from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError, UnavailableError
 from ..names import ImageName
 from ..store import Store
 from ..types import Descriptor
@@ -261,6 +266,7 @@ def copy(
         _copy_blobs(run, shard, progress)
         if existing is not None:
             _write_names(run, {item.name: item.target for item in existing.result()})
+        _drop_finished_ingestions(run)
     finally:
         ahead.shutdown(wait=False, cancel_futures=True)
     return run.summary
@@ -294,6 +300,24 @@ def _copy_blobs(
     ready = [node for node in nodes if under[node] <= run.present]
     summary.blobs_pending += len(nodes) - len(ready)
     run.transfer_all([d for d in ready if d not in run.present], progress)
+
+
+_COPY_REFS = f"ref~=/^{copy_ref('')}/"
+
+
+def _drop_finished_ingestions(run: _Run) -> None:
+    """Abort the ``copy-<digest>`` ingestions left at ``dst`` for blobs it now holds."""
+    prefix = copy_ref("")
+    for status in run.dst.list_statuses(_COPY_REFS):
+        if status.ref.removeprefix(prefix) not in run.present:
+            continue
+        try:
+            # Holding the ref first tells a leftover from a live copier's ingestion.
+            run.dst.writer(status.ref)
+        except (UnavailableError, NotFoundError, AlreadyExistsError):
+            continue
+        with contextlib.suppress(NotFoundError):
+            run.dst.abort(status.ref)  # also lets go of the writer just opened
 
 
 def _write_names(run: _Run, existing: Mapping[str, Descriptor]) -> None:

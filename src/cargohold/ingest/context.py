@@ -25,7 +25,7 @@ class IngestContext:
     """
 
     driver: MeteredDriver
-    """The store's driver, wrapped (validation, metrics, both precondition forms)."""
+    """The store's driver, wrapped (key checks, call counts; typed, with its capabilities)."""
     executor: Executor
     """The store's pool: part uploads run on it."""
     leases: LeaseManager

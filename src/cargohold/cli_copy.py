@@ -219,8 +219,9 @@ def verify_command(
         for line in _problem_lines(result):
             click.echo(line)
         click.echo(
-            f"checked {result.blobs_checked} blobs ({human_size(result.bytes_checked)}), "
-            f"{result.nodes_checked} manifests and indexes, {result.names_checked} names: "
+            f"checked {_count(result.blobs_checked, 'blob')} ({human_size(result.bytes_checked)}), "
+            f"{result.nodes_checked} manifests and indexes, "
+            f"{_count(result.names_checked, 'name')}: "
             + ("ok" if result.ok else _count(len(result.problems), "problem")),
             err=not result.ok,
         )

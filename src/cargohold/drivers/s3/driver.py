@@ -23,7 +23,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 
 from ...errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from ...registry import OpenedDriver
@@ -62,6 +68,10 @@ _PartList = list[Part]
 
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
+
+
+_BODY_ATTEMPTS = 3
+_BODY_ERRORS = (ResponseStreamingError, IncompleteReadError, ReadTimeoutError)
 
 
 class S3Driver:
@@ -108,9 +118,24 @@ class S3Driver:
         with s3_errors(f"put {key}", condition):
             return self.client.put_object(**args)["ETag"]
 
+    def _get_body(self, **args: Any) -> bytes:
+        """GetObject and its body. A body cut off mid-stream (a dropped connection, or a
+        server that ends the stream when the object is deleted under it) is fetched again,
+        up to ``_BODY_ATTEMPTS`` times: the SDK retries the request but not its body, and a
+        fresh request answers with the object's bytes or, if it is gone, NoSuchKey."""
+        for attempt in range(1, _BODY_ATTEMPTS + 1):
+            resp = self.client.get_object(Bucket=self.bucket, **args)
+            try:
+                body: bytes = resp["Body"].read()
+                return body
+            except _BODY_ERRORS:
+                if attempt == _BODY_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
     def get(self, key: str) -> bytes:
         with s3_errors(f"get {key}"):
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            return self._get_body(Key=key)
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         if length <= 0:
@@ -119,12 +144,11 @@ class S3Driver:
         byte_range = f"bytes={offset}-{offset + length - 1}"
         with s3_errors(f"get {key} {byte_range}"):
             try:
-                resp = self.client.get_object(Bucket=self.bucket, Key=key, Range=byte_range)
+                return self._get_body(Key=key, Range=byte_range)
             except ClientError as exc:
                 if error_code(exc) == "InvalidRange":  # offset at or past the end
                     return b""
                 raise
-            return resp["Body"].read()
 
     def head(self, key: str) -> ObjectInfo:
         with s3_errors(f"head {key}"):

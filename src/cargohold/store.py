@@ -143,13 +143,21 @@ class Store:
         obj = self._head_blob(parsed)
         return self._info(parsed, obj, self.labels.from_object(obj, None))
 
-    def reader_at(self, desc: Descriptor | str) -> ReaderAt:
-        """A random-access reader of a committed blob."""
+    def reader_at(self, desc: Descriptor | str, *, window: int | None = None) -> ReaderAt:
+        """A random-access reader of a committed blob.
+
+        ``window``: the read-ahead's window (and ranged get) size, the store's part size by
+        default. A caller that reads in fixed pieces passes their size: a sequential read of
+        exactly one aligned window is then the fetched bytes themselves, not a copy of a slice.
+        """
         digest = _digest_of(desc)
         obj = self._head_blob(digest)
+        if window is not None and window <= 0:
+            raise InvalidArgumentError(f"window must be positive, got {window}")
         return ReaderAt(
-            self.driver, obj.key, obj.size, self.executor, self.part_size, self.read_streams
-        )
+            self.driver, obj.key, obj.size, self.executor, window or self.part_size,
+            self.read_streams,
+        )  # fmt: skip
 
     # -- Manager -------------------------------------------------------------------------
 

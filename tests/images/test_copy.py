@@ -4,6 +4,8 @@ rerun, and a rerun with nothing to copy that costs the destination a listing."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import random
@@ -19,9 +21,11 @@ import pytest
 import cargohold
 from cargohold import Store
 from cargohold.blob_reader import open_blob
-from cargohold.errors import DataLossError, NotFoundError
+from cargohold.errors import DataLossError, InvalidArgumentError, NotFoundError
+from cargohold.helpers import write_blob
 from cargohold.images import graph
 from cargohold.images.copy import CopyProgress, copy, copy_ref, in_shard, parse_shard
+from cargohold.images.transfer import read_size
 from cargohold.images.verify import verify
 from tests.conftest import STORE_KINDS
 
@@ -373,3 +377,55 @@ def test_a_rerun_drops_ingestions_a_kill_left_for_committed_blobs(
     finally:
         held.close()
         dst.abort(copy_ref(layers[0]))
+
+
+def test_read_size_is_the_destination_part_unless_it_multiplies_source_gets() -> None:
+    mib = 1024 * 1024
+    assert read_size(16 * mib, 8 * mib) == 8 * mib  # file:// to a cloud: 2x the source's gets
+    assert read_size(8 * mib, 16 * mib) == 16 * mib  # larger parts: fewer gets anyway
+    assert read_size(16 * mib, 4 * mib) == 4 * mib  # 4x: still worth the copy it saves
+    assert read_size(8 * mib, 256 * 1024) == 8 * mib  # memory://'s small parts: 32x, no
+
+
+def test_copy_reads_whole_parts_in_one_get_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """file:// (16 MiB windows by default) to a store of 4 MiB parts: the source's layer is
+    read in 4 MiB ranged gets, each handed to the writer as one part, and the copy is whole."""
+    mib = 1024 * 1024
+    with (
+        cargohold.open_store(f"file://{tmp_path / 'src'}") as src,
+        cargohold.open_store(f"file://{tmp_path / 'dst'}", part_size=4 * mib) as dst,
+    ):
+        image = build_image(src, random.Random(21), layers=(10 * mib,), name="app:1")
+        layer = image.layers[0]
+        gets: list[tuple[int, int]] = []
+        inner = src.driver.inner
+        get_range = inner.get_range
+
+        def counted(key: str, offset: int, length: int) -> bytes:
+            if key.endswith(layer.digest.partition(":")[2]):
+                gets.append((offset, length))
+            return get_range(key, offset, length)
+
+        monkeypatch.setattr(inner, "get_range", counted)
+        copy(src, dst, ["app:1"])
+        assert sorted(gets) == [(0, 4 * mib), (4 * mib, 4 * mib), (8 * mib, 2 * mib)]
+        with open_blob(dst, layer.digest) as reader:
+            assert "sha256:" + hashlib.sha256(reader.read()).hexdigest() == layer.digest
+        assert verify(dst).ok
+
+
+def test_reader_window_is_checked_and_used(file_store_url: str) -> None:
+    mib = 1024 * 1024
+    with cargohold.open_store(file_store_url) as store:
+        data = random.Random(5).randbytes(3 * mib)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        write_blob(store, "w", io.BytesIO(data), expected=digest)
+        with pytest.raises(InvalidArgumentError):
+            store.reader_at(digest, window=0)
+        before = store.driver.calls["get_range"]
+        with store.reader_at(digest, window=mib) as reader:
+            pieces = [reader.read_at(i * mib, mib) for i in range(3)]
+        assert b"".join(pieces) == data
+        assert store.driver.calls["get_range"] - before == 3

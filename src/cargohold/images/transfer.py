@@ -23,7 +23,6 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass
 
-from ..blob_reader import READ_CHUNK
 from ..content import ReaderAt
 from ..errors import (
     AlreadyExistsError,
@@ -36,7 +35,7 @@ from ..store import Store
 from ..types import Descriptor
 
 __all__ = ["BUSY", "COPIED", "EXISTED", "CopyProgress", "ProgressCallback", "Transfer"]
-__all__ += ["TransferResult", "copy_ref"]
+__all__ += ["TransferResult", "copy_ref", "read_size"]
 
 _WAIT_SLICE = 0.5
 """How long one wait lasts before it is renewed (keeps an interruption prompt)."""
@@ -130,6 +129,22 @@ class _BlobSource:
 
     def __exit__(self, *exc: object) -> None:
         self._reader.close()
+
+
+_MAX_EXTRA_GETS = 4
+"""How many times more ranged gets of the source ``read_size`` accepts to save a copy."""
+
+
+def read_size(src_part: int, dst_part: int) -> int:
+    """The size a copy reads its source in, which is also the source reader's window.
+
+    The destination's part size, so each read is one fetched window handed to the writer as
+    one whole part, with no slice copied out of a larger window (a copy of every byte, and
+    fresh pages to fault in); unless that would cost the source more than ``_MAX_EXTRA_GETS``
+    times its own number of ranged gets (a small-part destination such as ``memory://``):
+    then the source's window, which the writer cuts parts out of.
+    """
+    return dst_part if dst_part * _MAX_EXTRA_GETS >= src_part else src_part
 
 
 def _wait_for(children: Iterable[Future[str]]) -> bool:
@@ -259,8 +274,9 @@ class Transfer:
                     self._resumed += 1
             tally.add(0, offset)
             counted[0] += offset
-            with _BlobSource(self._src.reader_at(desc), offset) as source:
-                while chunk := source.read(READ_CHUNK):
+            piece = read_size(self._src.part_size, self._dst.part_size)
+            with _BlobSource(self._src.reader_at(desc, window=piece), offset) as source:
+                while chunk := source.read(piece):
                     writer.write(chunk)
                     tally.add(0, len(chunk))
                     counted[0] += len(chunk)

@@ -203,7 +203,8 @@ class NameStore:
     # -- reading -------------------------------------------------------------------------
 
     def _read(self) -> tuple[dict[str, Any], str | None]:
-        """The index and the etag of exactly the bytes read (None: there is no index yet).
+        """The index and the etag of exactly the bytes read (None: there is no index yet),
+        for a read-modify-write.
 
         A get does not return an etag, so the object is headed before and after it; equal
         etags mean no write came in between, and the bytes are the ones that etag names.
@@ -218,15 +219,20 @@ class NameStore:
                 try:
                     self._driver.head(key)
                 except NotFoundError:
-                    return {
-                        "schemaVersion": 2,
-                        "mediaType": INDEX_MEDIA_TYPE,
-                        "manifests": [],
-                    }, None
+                    return _empty_index(), None
                 continue  # created meanwhile
             if before == after:
                 return self._decode(data), after
         raise UnavailableError(f"{key} kept changing while it was read; retry")
+
+    def _snapshot(self) -> dict[str, Any]:
+        """The index as one get sees it (one version's bytes, whole): what a reader needs,
+        one request where ``_read``'s etag costs three."""
+        try:
+            data = self._driver.get(self._layout.index_key)
+        except NotFoundError:
+            return _empty_index()
+        return self._decode(data)
 
     def _decode(self, data: bytes) -> dict[str, Any]:
         try:
@@ -253,13 +259,12 @@ class NameStore:
 
     def list(self) -> list[ImageName]:
         """Every name, sorted by name."""
-        index, _ = self._read()
+        index = self._snapshot()
         return sorted(self._named(index).values(), key=lambda n: n.name)
 
     def get(self, name: str) -> ImageName:
         """The image a name points at; NotFoundError when there is no such name."""
-        index, _ = self._read()
-        found = self._named(index).get(name)
+        found = self._named(self._snapshot()).get(name)
         if found is None:
             raise NotFoundError(f"image {name!r} not found")
         return found

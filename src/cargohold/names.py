@@ -213,14 +213,15 @@ class NameStore:
         for _ in range(_ATTEMPTS):
             try:
                 before = self._driver.head(key).etag
+            except NotFoundError:
+                # No index: the write that follows is create-only, so one made meanwhile
+                # fails it and the read-modify-write starts over.
+                return _empty_index(), None
+            try:
                 data = self._driver.get(key)
                 after = self._driver.head(key).etag
             except NotFoundError:
-                try:
-                    self._driver.head(key)
-                except NotFoundError:
-                    return _empty_index(), None
-                continue  # created meanwhile
+                continue  # deleted meanwhile: read again
             if before == after:
                 return self._decode(data), after
         raise UnavailableError(f"{key} kept changing while it was read; retry")

@@ -211,3 +211,21 @@ def test_concurrent_writers_lose_no_name(store: Store, url: str) -> None:
     }
     assert found == expected
     assert len(raw_index(store)["manifests"]) == len(expected)
+
+
+def test_requests_per_name_operation(store: Store) -> None:
+    """Reads are one get; the first write into a store heads the target and learns with one
+    head that there is no index yet; later writes read the index with its etag (head, get,
+    head) and write it back if-match."""
+    target = put(store, b"manifest for counting")
+    counted = store.driver
+    counted.reset_calls()
+    store.names.set("app:1", target)
+    assert dict(counted.calls) == {"head": 2, "put": 2}  # target, index; oci-layout, index
+    counted.reset_calls()
+    store.names.set("app:2", target)
+    assert dict(counted.calls) == {"head": 3, "get": 1, "put": 1}
+    counted.reset_calls()
+    assert [n.name for n in store.names.list()] == ["app:1", "app:2"]
+    assert store.names.get("app:2").target.digest == target.digest
+    assert dict(counted.calls) == {"get": 2}

@@ -34,6 +34,10 @@ __all__ = ["MAX_REF_BYTES", "Store"]
 MAX_REF_BYTES = 4096
 
 
+_WALK_AHEAD = 10_000
+"""Listed blobs a walk holds at most while label fetches ahead of them are unfinished."""
+
+
 def validate_ref(ref: object) -> str:
     """A ref is any non-empty string of at most 4096 UTF-8 bytes."""
     if not isinstance(ref, str):
@@ -183,18 +187,22 @@ class Store:
 
     def _walk(self, matcher: Filter) -> Iterator[Info]:
         """Blobs in listing order; label records that need a request of their own (sidecars)
-        are fetched ahead in parallel, at most ``_walk_window`` at a time, so a walk costs its
-        listing pages plus about ⌈labelled / window⌉ round trips."""
+        are fetched ahead in parallel, at most ``_walk_window`` at a time however sparse they
+        are among the blobs, so a walk costs its listing pages plus about
+        ⌈labelled / window⌉ round trips. At most ``_WALK_AHEAD`` listed blobs wait behind an
+        unfinished fetch."""
         window = self._walk_window()
         ahead: deque[tuple[Digest, ObjectInfo, Future[LabelRecord | None] | None, bool]] = deque()
+        fetching = 0
 
         def settle() -> Iterator[Info]:
+            nonlocal fetching
             digest, obj, fetched, has_sidecar = ahead.popleft()
-            record = (
-                fetched.result()
-                if fetched is not None
-                else self.labels.from_object(obj, has_sidecar)
-            )
+            if fetched is not None:
+                fetching -= 1
+                record = fetched.result()
+            else:
+                record = self.labels.from_object(obj, has_sidecar)
             info = self._info(digest, obj, record)
             if matcher.match(info_adaptor(info)):
                 yield info
@@ -203,8 +211,9 @@ class Store:
             fetched = None
             if self.labels.needs_request(obj, has_sidecar):
                 fetched = self.executor.submit(self.labels.from_object, obj, has_sidecar)
+                fetching += 1
             ahead.append((digest, obj, fetched, has_sidecar))
-            while ahead and (len(ahead) > window or ahead[0][2] is None):
+            while ahead and (fetching > window or len(ahead) > _WALK_AHEAD or ahead[0][2] is None):
                 yield from settle()
         while ahead:
             yield from settle()

@@ -429,10 +429,15 @@ class Writer:
         ctx = self._ctx
         ctx.leases.renew(self._lease)
         blob_key = ctx.layout.blob_key(parse_digest(actual))
+        # A single create-only put, and a session completed create-only at the blob key
+        # itself, answer "already exists" themselves (the session's last part is then sent
+        # for nothing, which only a race with another writer of the same bytes costs). Other
+        # sessions are checked first: completing them at their staging key and copying would
+        # cost more, and a wrong hint would restart an ingestion whose blob is already there.
         single = self._record.upload_id is None and not self._record.staged
-        # A single create-only put answers "already exists" itself; a session is checked
-        # first, before its last part is sent for nothing.
-        if not single and sessions.blob_exists(ctx, blob_key):
+        at_blob_key = self._record.upload_id is not None and self._record.upload_key == blob_key
+        answers_itself = single or at_blob_key
+        if not answers_itself and sessions.blob_exists(ctx, blob_key):
             self._remove()
             raise AlreadyExistsError(f"content {actual} already exists")
         if self._record.hint and self._record.hint != actual and not self._record.expected:

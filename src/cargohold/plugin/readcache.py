@@ -10,6 +10,13 @@ idle time by that much; a reader whose pass reached the end of its blob already 
 read-ahead window). A read from offset 0 starts a new pass
 over the blob: it checks with one HEAD that the blob still exists, so a deleted blob is never
 served from the cache.
+
+A new reader needs the blob's size, which costs a HEAD of its own, except right after an Info
+RPC of the same blob: containerd asks Info and then reads, so the servicer notes the size that
+Info just answered (``note``) and a new reader opened within ``NOTE_SECONDS`` for a read that
+starts inside the blob uses it. Its first read is a get of the blob itself, so a blob deleted
+meanwhile is still answered NotFound; a cached reader, whose windows may hold bytes, still
+re-checks with a HEAD as above.
 """
 
 from __future__ import annotations
@@ -26,12 +33,24 @@ from ..content import ReaderAt
 from ..digests import parse_digest
 from ..store import Store
 
-__all__ = ["EXPIRY_STEP", "IDLE_SECONDS", "MAX_READERS", "Lease", "ReaderCache", "shared_readers"]
+__all__ = [
+    "EXPIRY_STEP",
+    "IDLE_SECONDS",
+    "MAX_NOTES",
+    "MAX_READERS",
+    "NOTE_SECONDS",
+    "Lease",
+    "ReaderCache",
+    "shared_readers",
+]
 
 MAX_READERS = 64
 IDLE_SECONDS = 10.0
 EXPIRY_STEP = 1.0
 """Most seconds between two scans for idle readers (a quarter of the idle time if less)."""
+NOTE_SECONDS = 5.0
+"""How long the size an Info answered may open a new reader without a HEAD."""
+MAX_NOTES = 1024
 
 
 @dataclass
@@ -60,6 +79,8 @@ class ReaderCache:
         self._lock = threading.Lock()
         self._expiry_step = min(max(idle_seconds, 0.0) / 4, EXPIRY_STEP)
         self._next_expiry = 0.0
+        self._notes: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        """digest -> (size, until when it may open a reader), from Info answers."""
         self.clock = time.monotonic
 
     def __len__(self) -> int:
@@ -75,9 +96,47 @@ class ReaderCache:
         finally:
             self.give(digest, entry)
 
-    def take(self, digest: str, *, fresh: bool = False) -> Lease:
+    def note(self, digest: str, size: int) -> None:
+        """An Info RPC just found ``digest`` stored with ``size`` bytes."""
+        until = self.clock() + NOTE_SECONDS
+        with self._lock:
+            self._notes[digest] = (size, until)
+            self._notes.move_to_end(digest)
+            while len(self._notes) > MAX_NOTES:
+                self._notes.popitem(last=False)
+
+    def unnote(self, digest: str) -> None:
+        """Forget the size noted for ``digest`` (it is being deleted)."""
+        with self._lock:
+            self._notes.pop(digest, None)
+
+    def _noted_size(self, digest: str, offset: int) -> int | None:
+        """The size an Info noted lately, if a new reader reading from ``offset`` may use it:
+        the read then starts with a get of the blob, which finds it deleted if it is."""
+        with self._lock:
+            noted = self._notes.get(digest)
+            if noted is None:
+                return None
+            size, until = noted
+            if self.clock() > until:
+                del self._notes[digest]
+                return None
+        return size if 0 <= offset < size else None
+
+    def _open(self, digest: str, offset: int) -> ReaderAt:
+        size = self._noted_size(digest, offset)
+        store = self._store
+        if size is None:
+            return store.reader_at(digest)
+        key = store.layout.blob_key(parse_digest(digest))
+        return ReaderAt(
+            store.driver, key, size, store.executor, store.part_size, store.read_streams
+        )
+
+    def take(self, digest: str, *, fresh: bool = False, offset: int = -1) -> Lease:
         """``lease`` without the context manager (the Read RPC's hot path): the entry whose
-        ``reader`` serves one RPC; hand it back with ``give``."""
+        ``reader`` serves one RPC; hand it back with ``give``. ``offset``: where the RPC
+        starts reading (a new reader may then use a size noted by Info; -1: unknown)."""
         entry = self._take(digest)
         if entry is not None and fresh:
             try:
@@ -87,7 +146,7 @@ class ReaderCache:
                 self._discard(digest, entry)
                 raise
         if entry is None:
-            entry = self._insert(digest, self._store.reader_at(digest))
+            entry = self._insert(digest, self._open(digest, offset))
         return entry
 
     def give(self, digest: str, entry: Lease) -> None:

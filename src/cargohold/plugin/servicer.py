@@ -120,7 +120,9 @@ class ContentServicer(pb_grpc.ContentServicer):
 
     @_rpc
     def Info(self, request: pb.InfoRequest, context: grpc.ServicerContext) -> pb.InfoResponse:
-        return pb.InfoResponse(info=self._info_claimed(request.digest))
+        info = self._info_claimed(request.digest)
+        self._readers.note(request.digest, info.size)  # containerd reads next: no HEAD then
+        return pb.InfoResponse(info=info)
 
     @_rpc
     def Update(self, request: pb.UpdateRequest, context: grpc.ServicerContext) -> pb.UpdateResponse:
@@ -146,6 +148,7 @@ class ContentServicer(pb_grpc.ContentServicer):
 
     @_rpc
     def Delete(self, request: pb.DeleteContentRequest, context: grpc.ServicerContext) -> Empty:
+        self._readers.unnote(request.digest)
         self._holdings.release(request.digest)
         return Empty()
 
@@ -158,7 +161,7 @@ class ContentServicer(pb_grpc.ContentServicer):
         offset = max(request.offset, 0)
         digest = request.digest
         readers = self._readers
-        entry = readers.take(digest, fresh=offset == 0)
+        entry = readers.take(digest, fresh=offset == 0, offset=offset)
         try:
             reader = entry.reader
             size = reader.size
@@ -355,10 +358,9 @@ class _WriteSession:
     def _commit(self, req: pb.WriteContentRequest) -> None:
         digest = self._writer.digest()
         fresh = self._holdings.claim(digest)
-        if self._already_stored(digest):
-            # Another node (or an earlier import) stored these bytes: skip the final upload.
-            self._store.abort(self._ref)
-            raise AlreadyExistsError(f"content {digest} already exists")
+        # No HEAD of the blob here: the writer's commit answers AlreadyExists itself (its
+        # create-only publish, or its own check before a session at a staging key) and then
+        # removes the ingestion, as an abort would.
         labels = dict(req.labels) if req.labels else None
         try:
             self._writer.commit(self._total, self._expected, labels)
@@ -369,15 +371,3 @@ class _WriteSession:
             if fresh:
                 self._holdings.forget(digest)
             raise
-
-    def _already_stored(self, digest: str) -> bool:
-        """True if the blob exists and this commit would succeed but for that."""
-        if self._expected and self._expected != digest:
-            return False  # let commit report the mismatch
-        if self._total and self._total != self._writer.status().offset:
-            return False
-        try:
-            self._store.info(digest)
-        except NotFoundError:
-            return False
-        return True

@@ -189,9 +189,15 @@ def ingestion_status(ctx: IngestContext, ref: str) -> Status:
     if loaded is not None:
         return loaded[0].status()
     first = load_lock_record(ctx, ctx.layout.lock_key(ref))
-    if first is None or first.ref != ref:
-        raise NotFoundError(f"no ingestion for ref {ref!r}")
-    return first.status()
+    if first is not None and first.ref == ref:
+        return first.status()
+    # Neither yet: a writer elsewhere may have saved its state and let go of its lease
+    # between the two reads (a writer closes in that order), so the state is read once more
+    # before the ingestion is declared missing.
+    loaded = load_state(ctx, ref, with_tail=False)
+    if loaded is not None:
+        return loaded[0].status()
+    raise NotFoundError(f"no ingestion for ref {ref!r}")
 
 
 def list_ingestions(ctx: IngestContext) -> list[Status]:

@@ -1,6 +1,7 @@
 """Pulls through the plugin: ``ctr images pull`` with unpacking, from a local registry.
 
-    python benchmarks/bench_pull.py [--layers 4x32] [--delays 0,20] [--repeat N]
+    python benchmarks/bench_pull.py [--layers 4x32] [--delays 0,20] [--engines grpcio,h2]
+                                    [--repeat N]
 
 Pushes an image of random layers to Debian's ``docker-registry`` on 127.0.0.1 (``skopeo
 copy``), then times ``ctr images pull --plain-http --snapshotter native`` on fresh containerds:
@@ -68,9 +69,18 @@ def child(step: dict[str, Any]) -> None:
     emit(sum(p.stat().st_size for p in files), took[0])
 
 
-def pull(store_url: str | None, name: str, ref: str, nbytes: int, proxy: Any = None) -> Measured:
-    """One ``ctr images pull`` with unpacking on a fresh containerd (builtin when no URL)."""
-    with host(store_url, name) as (h, serve_pid):
+def pull(
+    store_url: str | None,
+    name: str,
+    ref: str,
+    nbytes: int,
+    proxy: Any = None,
+    engine: str = "grpcio",
+) -> Measured:
+    """One ``ctr images pull`` with unpacking on a fresh containerd (builtin when no URL),
+    through ``cargohold serve --engine ENGINE`` (the default engine's plain command line)."""
+    serve_args = () if engine == "grpcio" else ("--engine", engine)
+    with host(store_url, name, serve_args) as (h, serve_pid):
         if proxy is not None:
             proxy.reset()
         cpu = cpu_of(serve_pid) if serve_pid else 0.0
@@ -105,23 +115,22 @@ def measure(args: argparse.Namespace) -> list[Row]:
         ref = f"{reg}/{REF}"
         push(archive, ref)
         builtin = pull(None, "pull-builtin", ref, nbytes)
-        with tempfile.TemporaryDirectory(prefix="chb-pull-store-") as store_dir:
-            local = pull(f"file://{store_dir}/store", "pull-file", ref, nbytes)
-        rows.append(Row("file://", f"pull + unpack {args.layers} MiB", local, builtin))
-        for delay in (float(d) for d in args.delays.split(",")):
-            with moto_store(delay) as (url, proxy):
-                ours = pull(url, f"pull-s3-{delay:g}", ref, nbytes, proxy)
-                step = {"dir": str(blobs), "endpoint": proxy.url}
-                upload = counted(proxy, partial(run_step, __file__, step, S3_CREDENTIALS))
-            base = Measured(  # CPU: the boto3 upload's only (containerd's is not measured)
-                nbytes, builtin.seconds + upload.seconds, upload.peak_rss, upload.report,
-                upload.requests,
-            )  # fmt: skip
-            rows.append(
-                Row(
-                    f"s3 (moto) @ {delay:g} ms", "pull + unpack vs builtin pull + boto3", ours, base
-                )
-            )
+        for engine in args.engines.split(","):
+            tag = "" if engine == "grpcio" else f", --engine {engine}"
+            with tempfile.TemporaryDirectory(prefix="chb-pull-store-") as store_dir:
+                local = pull(f"file://{store_dir}/store", "pull-file", ref, nbytes, None, engine)
+            rows.append(Row(f"file://{tag}", f"pull + unpack {args.layers} MiB", local, builtin))
+            for delay in (float(d) for d in args.delays.split(",")):
+                with moto_store(delay) as (url, proxy):
+                    ours = pull(url, f"pull-s3-{delay:g}", ref, nbytes, proxy, engine)
+                    step = {"dir": str(blobs), "endpoint": proxy.url}
+                    upload = counted(proxy, partial(run_step, __file__, step, S3_CREDENTIALS))
+                base = Measured(  # CPU: the boto3 upload's only (containerd's is not measured)
+                    nbytes, builtin.seconds + upload.seconds, upload.peak_rss, upload.report,
+                    upload.requests,
+                )  # fmt: skip
+                case = f"s3 (moto) @ {delay:g} ms{tag}"
+                rows.append(Row(case, "pull + unpack vs builtin pull + boto3", ours, base))
     return rows
 
 
@@ -129,6 +138,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--layers", default="4x32", help="COUNTxMiB of image layers")
     p.add_argument("--delays", default="0,20", help="ms before each S3 request, per S3 case")
+    p.add_argument(
+        "--engines", default="grpcio", help="serve engines to run, comma-separated (grpcio,h2)"
+    )
     return p
 
 

@@ -147,21 +147,31 @@ class Store:
         obj = self._head_blob(parsed)
         return self._info(parsed, obj, self.labels.from_object(obj, None))
 
-    def reader_at(self, desc: Descriptor | str, *, window: int | None = None) -> ReaderAt:
+    def reader_at(
+        self, desc: Descriptor | str, *, window: int | None = None, size: int | None = None
+    ) -> ReaderAt:
         """A random-access reader of a committed blob.
 
         ``window``: the read-ahead's window (and ranged get) size, the store's part size by
         default. A caller that reads in fixed pieces passes their size: a sequential read of
         exactly one aligned window is then the fetched bytes themselves, not a copy of a slice.
+        ``size``: the blob's size, when the caller has just learnt it (an ``info``): the head
+        that finds the size and checks the blob exists is skipped, and a blob deleted
+        meanwhile is found missing (NotFoundError) by the first read instead.
         """
-        digest = _digest_of(desc)
-        obj = self._head_blob(digest)
         if window is not None and window <= 0:
             raise InvalidArgumentError(f"window must be positive, got {window}")
+        if size is not None and size < 0:
+            raise InvalidArgumentError(f"size must not be negative, got {size}")
+        digest = _digest_of(desc)
+        if size is None:
+            obj = self._head_blob(digest)
+            key, size = obj.key, obj.size
+        else:
+            key = self.layout.blob_key(digest)
         return ReaderAt(
-            self.driver, obj.key, obj.size, self.executor, window or self.part_size,
-            self.read_streams,
-        )  # fmt: skip
+            self.driver, key, size, self.executor, window or self.part_size, self.read_streams
+        )
 
     # -- Manager -------------------------------------------------------------------------
 

@@ -429,3 +429,19 @@ def test_reader_window_is_checked_and_used(file_store_url: str) -> None:
             pieces = [reader.read_at(i * mib, mib) for i in range(3)]
         assert b"".join(pieces) == data
         assert store.driver.calls["get_range"] - before == 3
+
+
+def test_reader_given_the_size_skips_the_head(file_store_url: str) -> None:
+    with cargohold.open_store(file_store_url) as store:
+        data = random.Random(6).randbytes(100_000)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        write_blob(store, "s", io.BytesIO(data), expected=digest)
+        with pytest.raises(InvalidArgumentError):
+            store.reader_at(digest, size=-1)
+        store.driver.reset_calls()
+        with store.reader_at(digest, size=len(data)) as reader:
+            assert reader.read_at(0, len(data)) == data
+        assert store.driver.calls["head"] == 0
+        store.delete(digest)
+        with store.reader_at(digest, size=len(data)) as reader, pytest.raises(NotFoundError):
+            reader.read_at(0, 10)  # a blob deleted meanwhile: found missing by the read

@@ -124,14 +124,7 @@ class ReaderCache:
         return size if 0 <= offset < size else None
 
     def _open(self, digest: str, offset: int) -> ReaderAt:
-        size = self._noted_size(digest, offset)
-        store = self._store
-        if size is None:
-            return store.reader_at(digest)
-        key = store.layout.blob_key(parse_digest(digest))
-        return ReaderAt(
-            store.driver, key, size, store.executor, store.part_size, store.read_streams
-        )
+        return self._store.reader_at(digest, size=self._noted_size(digest, offset))
 
     def take(self, digest: str, *, fresh: bool = False, offset: int = -1) -> Lease:
         """``lease`` without the context manager (the Read RPC's hot path): the entry whose

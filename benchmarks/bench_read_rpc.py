@@ -1,9 +1,11 @@
 """CPU per Read RPC: a blob read in 32 KiB Read RPCs, one after another, as containerd unpacks.
 
-    python benchmarks/bench_read_rpc.py [--server cargohold|stub] [--size-mib 32] [--piece-kib 32]
+    python benchmarks/bench_read_rpc.py [--server cargohold|cargohold-h2|stub] [--size-mib 32]
+                                        [--piece-kib 32]
                                         [--passes 3] [--profile OUT.svg]
 
-Starts ``cargohold serve`` on a file:// store holding one random blob (or the stub content
+Starts ``cargohold serve`` on a file:// store holding one random blob (``cargohold-h2``: with
+``--engine h2``, the hand-written HTTP/2 layer instead of grpcio's server; or the stub content
 server in ``read`` mode, grpcio's own floor: a minimal servicer answering Read from memory),
 then reads the blob ``--passes`` times in Read RPCs of ``--piece-kib`` each, the way
 containerd's proxy ``ReaderAt`` does: one RPC per piece, the client taking the data and
@@ -67,6 +69,7 @@ def _server(kind: str, work: Path, data: bytes) -> Iterator[tuple[subprocess.Pop
         digest = _store_blob(url, data)
         cmd = [str(VENV_BIN / "cargohold"), "serve", "--address", f"unix://{sock}"]
         cmd += ["--store", url, "--node-id", "bench", "--log-level", "warning"]
+        cmd += ["--engine", "h2" if kind == "cargohold-h2" else "grpcio"]
     log = (work / "server.log").open("wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -108,7 +111,9 @@ def read_pass(
 
 def main() -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--server", choices=("cargohold", "stub", "stub-aio"), default="cargohold")
+    p.add_argument(
+        "--server", choices=("cargohold", "cargohold-h2", "stub", "stub-aio"), default="cargohold"
+    )
     p.add_argument("--size-mib", type=int, default=32)
     p.add_argument("--piece-kib", type=int, default=32)
     p.add_argument("--passes", type=int, default=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,10 @@ class Served:
 
 def start_served(url: str, node_id: str = "node-a") -> Served:
     store = cargohold.open_store(url)
-    server = ContentServer(store, node_id, parse_address("tcp://127.0.0.1:0"), workers=8)
+    engine = os.environ.get("CARGOHOLD_SERVE_ENGINE", "grpcio")  # as `serve --engine`
+    server = ContentServer(
+        store, node_id, parse_address("tcp://127.0.0.1:0"), workers=8, engine=engine
+    )
     server.start()
     channel = grpc.insecure_channel(
         f"127.0.0.1:{server.port}", options=[("grpc.max_receive_message_length", 64 << 20)]

@@ -127,14 +127,21 @@ def stop_server(server: ServeProcess) -> bool:
 
 
 @contextlib.contextmanager
-def serving(store_url: str, *, name: str, grace: float = 5.0) -> Iterator[ServeProcess]:
-    """Run ``cargohold serve`` for ``store_url`` on a fresh unix socket; stop it by PID."""
+def serving(
+    store_url: str, *, name: str, grace: float = 5.0, engine: str | None = None
+) -> Iterator[ServeProcess]:
+    """Run ``cargohold serve`` for ``store_url`` on a fresh unix socket; stop it by PID.
+
+    ``engine`` picks ``serve --engine``; None leaves it to ``$CARGOHOLD_SERVE_ENGINE`` (grpcio
+    when unset)."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = LOG_DIR / f"{name}.log"
     with tempfile.TemporaryDirectory(prefix="chg-", dir="/tmp") as sock_dir:  # sun_path limit
         path = Path(sock_dir) / "content.sock"
         argv = [sys.executable, "-m", "cargohold", "serve", "--address", f"unix://{path}"]
         argv += ["--store", store_url, "--node-id", "gosuite", "--grace", str(grace)]
+        if engine is not None:
+            argv += ["--engine", engine]
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 argv,

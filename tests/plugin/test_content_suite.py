@@ -2,9 +2,10 @@
 
 ``tests/gosuite`` hands ``proxy.NewContentStore`` (a gRPC connection to the plugin's socket)
 to containerd 1.6's ``testsuite.ContentSuite``, with a fresh namespace and a deadline per case.
-The suite runs once per store kind, against one server; each of its 12 cases is reported as a
-test of its own. The cases run in order, so a server that stops answering fails the case that
-hung at its deadline and every later case at once ("not run: the server stopped answering").
+The suite runs once per store kind and server engine (grpcio, h2), against one server; each of
+its 12 cases is reported as a test of its own. The cases run in order, so a server that stops
+answering fails the case that hung at its deadline and every later case at once ("not run: the
+server stopped answering").
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ CASE_TIMEOUT = 30.0  # every call of a case carries this deadline (seconds)
 PROBE_TIMEOUT = 10.0  # the clean-up after a case (ListStatuses, Abort)
 RUN_TIMEOUT = 240.0  # the whole suite on one store, hung cases included
 GRACE = 5.0
+ENGINES = ["grpcio", "h2"]
 
 
 @dataclass
@@ -56,14 +58,17 @@ class SuiteRun:
     server_log: str
 
 
-_runs: dict[str, SuiteRun] = {}
+_runs: dict[tuple[str, str], SuiteRun] = {}
 
 
-def suite_run(kind: str, request: pytest.FixtureRequest, binary: Path, workdir: Path) -> SuiteRun:
-    """Run the suite on ``kind`` once (the first case of that kind to run does it)."""
-    if kind not in _runs:
+def suite_run(
+    kind: str, engine: str, request: pytest.FixtureRequest, binary: Path, workdir: Path
+) -> SuiteRun:
+    """Run the suite on ``kind`` with ``engine`` once (the first such case to run does it)."""
+    if (kind, engine) not in _runs:
         url: str = request.getfixturevalue(STORE_KINDS[kind])
-        with serving(url, name=f"content-suite-{kind}", grace=GRACE) as server:
+        name = f"content-suite-{kind}-{engine}"
+        with serving(url, name=name, grace=GRACE, engine=engine) as server:
             env = {
                 SOCKET_ENV: str(server.socket),
                 "CARGOHOLD_GOSUITE_CASE_TIMEOUT": str(CASE_TIMEOUT),
@@ -74,17 +79,23 @@ def suite_run(kind: str, request: pytest.FixtureRequest, binary: Path, workdir: 
             stopped = server.wait_exit(GRACE + 1)
         # Read after serving() stopped it: a server that hung got SIGABRT and logged its stacks.
         log = server.log_tail()
-        _runs[kind] = SuiteRun(go, parse_subtests(go.output, SUITE), stopped, log)
-    return _runs[kind]
+        _runs[kind, engine] = SuiteRun(go, parse_subtests(go.output, SUITE), stopped, log)
+    return _runs[kind, engine]
 
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("kind", SUITE_KINDS)
+@pytest.mark.parametrize("engine", ENGINES)
 def test_content_suite(
-    kind: str, case: str, request: pytest.FixtureRequest, go_test_binary: Path, tmp_path: Path
+    kind: str,
+    case: str,
+    engine: str,
+    request: pytest.FixtureRequest,
+    go_test_binary: Path,
+    tmp_path: Path,
 ) -> None:
-    """One case of containerd's ContentSuite on one store kind."""
-    run = suite_run(kind, request, go_test_binary, tmp_path)
+    """One case of containerd's ContentSuite on one store kind, served by one engine."""
+    run = suite_run(kind, engine, request, go_test_binary, tmp_path)
     result = run.cases.get(case)
     assert result is not None, (
         f"{case} reported no verdict on {kind} (go exit {run.go.returncode}, "
@@ -94,15 +105,17 @@ def test_content_suite(
 
 
 @pytest.mark.parametrize("kind", SUITE_KINDS)
+@pytest.mark.parametrize("engine", ENGINES)
 def test_content_suite_run(
-    kind: str, request: pytest.FixtureRequest, go_test_binary: Path, tmp_path: Path
+    kind: str, engine: str, request: pytest.FixtureRequest, go_test_binary: Path, tmp_path: Path
 ) -> None:
     """The suite ran its 12 cases and no others, and the server then stopped on SIGTERM."""
-    run = suite_run(kind, request, go_test_binary, tmp_path)
+    run = suite_run(kind, engine, request, go_test_binary, tmp_path)
     assert not run.go.timed_out, f"the suite ran past {RUN_TIMEOUT}s on {kind}:\n{run.go.tail()}"
     assert sorted(run.cases) == sorted(CASES), run.go.tail()
     assert run.stopped_in_grace, (
-        f"cargohold serve ({kind}) did not exit within {GRACE + 1}s of SIGTERM:\n{run.server_log}"
+        f"cargohold serve ({kind}, {engine}) did not exit within {GRACE + 1}s of SIGTERM:\n"
+        f"{run.server_log}"
     )
 
 

@@ -30,14 +30,17 @@ EXIT_SLACK = 1.0
 _SIGTERM_AT = re.compile(r"^cargohold-stress: SIGTERM at (\d+) with (\d+) writers open$", re.M)
 
 
-def test_stress(shared_plugin_store_url: str, go_test_binary: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["grpcio", "h2"])
+def test_stress(
+    engine: str, shared_plugin_store_url: str, go_test_binary: Path, tmp_path: Path
+) -> None:
     """No call runs into its deadline, no unexpected error, every commit reads back, and the
     server exits within its grace period of SIGTERM."""
     kind = shared_plugin_store_url.split(":", 1)[0]
     url = shared_plugin_store_url
     if kind == "s3":
         url += f"&part_size={S3_PART_SIZE}"  # the smallest S3 allows: blobs of several parts
-    with serving(url, name=f"stress-{kind}", grace=GRACE) as server:
+    with serving(url, name=f"stress-{kind}-{engine}", grace=GRACE, engine=engine) as server:
         env = {
             SOCKET_ENV: str(server.socket),
             "CARGOHOLD_STRESS_DURATION": str(DURATION),

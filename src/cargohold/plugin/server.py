@@ -2,7 +2,9 @@
 
 A unix socket is created with mode 0660 (never briefly wider); an existing file at that path
 is replaced only if it is a socket nobody answers on. TCP is accepted on loopback only, for
-tests. Besides containerd's content service the socket serves ``grpc.health.v1`` (health.py);
+tests. ``engine="h2"`` serves the same servicers over the HTTP/2 layer in h2/ instead of
+grpcio's server (cheaper per RPC; what it leaves out is listed in h2/__init__.py). Besides
+containerd's content service the socket serves ``grpc.health.v1`` (health.py);
 an interceptor tracks every RPC (calls.py) for the slow-RPC watchdog (watchdog.py) and, when
 asked for, Prometheus metrics (metrics.py).
 
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -45,10 +47,12 @@ from .watchdog import SlowRpcWatchdog
 if TYPE_CHECKING:
     from .metrics import Metrics
 
-__all__ = ["Address", "ContentServer", "Operations", "parse_address", "run_bounded"]
+__all__ = ["ENGINES", "Address", "ContentServer", "Operations", "parse_address", "run_bounded"]
 
 _log = logging.getLogger("cargohold.plugin")
 
+ENGINES = ("grpcio", "h2")
+"""grpcio's server (the default), or the hand-written HTTP/2 layer in h2/ (opt-in)."""
 MAX_MESSAGE = 64 * 1024 * 1024
 """containerd's proxy sends WRITE chunks of up to 8 MiB; gRPC's default limit is 4 MiB."""
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "[::1]"})
@@ -154,8 +158,14 @@ class ContentServer:
         *,
         workers: int = 32,
         operations: Operations | None = None,
+        engine: str = "grpcio",
     ) -> None:
+        if engine not in ENGINES:
+            raise InvalidArgumentError(
+                f"engine must be one of {', '.join(ENGINES)}, got {engine!r}"
+            )
         ops = operations or Operations()
+        self.engine = engine
         self.address = address
         self.holdings = Holdings(store, node_id)
         self._write_pool = futures.ThreadPoolExecutor(
@@ -186,7 +196,25 @@ class ContentServer:
                 on_slow=self.metrics.slow_rpc if self.metrics else None,
             )
         self._driver = store.driver if isinstance(store.driver, MeteredDriver) else None
-        self._server = grpc.server(
+        self._server: Any
+        if engine == "h2":
+            from .h2 import H2Server  # the same registrations, served by h2/ (see its docs)
+
+            self._server = H2Server(
+                workers=workers, interceptors=[self.tracker], max_message=MAX_MESSAGE
+            )
+        else:
+            self._server = self._grpc_server(workers)
+        add_content_service(self.servicer, self._server)
+        self.health.add_to_server(self._server)
+        self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._stopping = False
+        self._clean = True
+        self.port: int | None = None
+
+    def _grpc_server(self, workers: int) -> Any:
+        return grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cargohold-rpc"),
             interceptors=[self.tracker],
             options=[
@@ -199,13 +227,6 @@ class ContentServer:
                 ("grpc.optimization_target", "throughput"),
             ],
         )
-        add_content_service(self.servicer, self._server)
-        self.health.add_to_server(self._server)
-        self._stopped = threading.Event()
-        self._stop_lock = threading.Lock()
-        self._stopping = False
-        self._clean = True
-        self.port: int | None = None
 
     def start(self) -> None:
         """Check the address, serve metrics, probe the store once, then bind and serve."""

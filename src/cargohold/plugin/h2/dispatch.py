@@ -1,0 +1,126 @@
+"""Running one call's handler on a pool thread: requests in, responses and status out.
+
+Handlers are grpcio ``RpcMethodHandler`` objects (what ``add_generic_rpc_handlers`` and the
+interceptors produce), so the servicer, its request parsing (registration.py) and the call
+tracker (calls.py) are the grpcio engine's own. A unary response goes to the loop in one hop
+with its status; a server-streaming response holds back one message so that the last one
+travels with the status (a 32 KiB Read is one hop); bidirectional responses go out at once
+(containerd's Write waits for each reply).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from .context import Aborted, H2Context
+from .grpcwire import prefix
+from .stream import Stream
+
+__all__ = ["run_call"]
+
+_log = logging.getLogger("cargohold.plugin.h2")
+
+_INTERNAL = int(grpc.StatusCode.INTERNAL.value[0])
+_UNKNOWN = int(grpc.StatusCode.UNKNOWN.value[0])
+_UNIMPLEMENTED = int(grpc.StatusCode.UNIMPLEMENTED.value[0])
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def _requests(stream: Stream, deserialize: Callable[[bytes], Any] | None) -> Iterator[Any]:
+    while True:
+        raw = stream.next_request()
+        if raw is None:
+            return
+        yield raw if deserialize is None else deserialize(raw)
+
+
+def _one_request(stream: Stream, deserialize: Callable[[bytes], Any] | None) -> Any:
+    raw = stream.next_request()
+    if raw is None or stream.next_request() is not None:
+        raise _BadRequest("a unary call needs exactly one request message")
+    return raw if deserialize is None else deserialize(raw)
+
+
+def _framed(serialize: Callable[[Any], bytes] | None, response: Any) -> bytes:
+    raw = response if serialize is None else serialize(response)
+    return prefix(len(raw)) + raw
+
+
+def run_call(stream: Stream) -> None:
+    """Run ``stream``'s handler to its end and send its status (a pool thread's job)."""
+    handler = stream.handler
+    context = H2Context(stream)
+    try:
+        try:
+            if handler.request_streaming:
+                request = _requests(stream, handler.request_deserializer)
+            else:
+                request = _one_request(stream, handler.request_deserializer)
+            serialize = handler.response_serializer
+            if not handler.response_streaming:
+                behavior = handler.unary_unary or handler.stream_unary
+                response = behavior(request, context)
+                if response is None or context.code() not in (None, grpc.StatusCode.OK):
+                    stream.send(b"", _ended(context, response is None))
+                else:
+                    stream.send(_framed(serialize, response), context.status())
+                return
+            behavior = handler.unary_stream or handler.stream_stream
+            responses = behavior(request, context)
+            held_back = not handler.request_streaming
+            _stream_responses(stream, responses, serialize, held_back=held_back, context=context)
+        except Aborted:
+            stream.send(b"", context.status())
+        except grpc.RpcError:  # the request stream ended early: the call is over already
+            stream.send(b"", (int(grpc.StatusCode.CANCELLED.value[0]), "cancelled"))
+        except _BadRequest as exc:
+            stream.send(b"", (_INTERNAL, str(exc)))
+        except Exception as exc:
+            _log.exception("the handler of %s failed", stream.path)
+            stream.send(b"", (_UNKNOWN, f"Exception calling application: {exc}"))
+    finally:
+        stream.run_callbacks()
+
+
+def _ended(context: H2Context, missing: bool) -> tuple[int, str]:
+    code, message = context.status()
+    if code == 0 and missing:
+        return _INTERNAL, "the handler returned no response"
+    return code, message
+
+
+def _stream_responses(
+    stream: Stream,
+    responses: Iterator[Any],
+    serialize: Callable[[Any], bytes] | None,
+    *,
+    held_back: bool,
+    context: H2Context,
+) -> None:
+    held = b""
+    try:
+        for response in responses:
+            data = _framed(serialize, response)
+            if held_back:
+                if held:
+                    stream.send(held)
+                held = data
+            else:
+                stream.send(data)
+            if not stream.active:
+                return  # the client went away: closing the generator runs its clean-up
+    except Aborted:
+        stream.send(held, context.status())
+        return
+    finally:
+        close = getattr(responses, "close", None)
+        if close is not None:
+            close()
+    stream.send(held, context.status())

@@ -1,0 +1,434 @@
+"""The h2 engine's HTTP/2 layer (cargohold.plugin.h2) against grpcio's *client*, plus a few raw
+HTTP/2 exchanges (hpack-encoded) where exact frames matter: flow control both ways with 1 MiB
+messages, RST_STREAM mid-stream, GOAWAY at shutdown, protocol errors, unknown methods, status
+trailers. The content service itself is covered by containerd's suite (test_content_suite.py)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import hpack
+import pytest
+
+import cargohold
+from cargohold.plugin.gen import content_pb2 as pb
+from cargohold.plugin.gen import content_pb2_grpc as pb_grpc
+from cargohold.plugin.h2 import H2Server
+from cargohold.plugin.h2 import frames as f
+from cargohold.plugin.server import ContentServer, parse_address
+
+MIB = 1 << 20
+SERVICE = "test.Echo"
+
+
+class Handlers:
+    """Test handlers; each records what it saw."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self.callback_ran = threading.Event()
+        self.queued_seen: list[int] = []
+        self.sent = 0
+
+    def echo(self, requests: Iterator[bytes], context: Any) -> Iterator[bytes]:
+        """Bidi: each request back, after a pause (a slow consumer)."""
+        stream = context._stream
+        for message in requests:
+            self.queued_seen.append(stream.requests.qsize())
+            time.sleep(0.05)
+            yield message
+
+    def endless(self, request: bytes, context: Any) -> Iterator[bytes]:
+        """Server streaming: 1 MiB messages until the client goes away."""
+        context.add_callback(self.callback_ran.set)
+        chunk = b"x" * MIB
+        try:
+            while context.is_active():
+                yield chunk
+                self.sent += 1
+        finally:
+            self.stopped.set()
+
+    def slow(self, request: bytes, context: Any) -> bytes:
+        """Unary: sleep the number of seconds asked for, while the call is active."""
+        until = time.monotonic() + float(request.decode())
+        while time.monotonic() < until and context.is_active():
+            time.sleep(0.02)
+        self.stopped.set()
+        return b"done"
+
+    def fail(self, request: bytes, context: Any) -> bytes:
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, request.decode())
+        raise AssertionError("unreachable")
+
+    def big(self, request: bytes, context: Any) -> bytes:
+        return b"y" * int(request.decode())
+
+    def generic(self) -> Any:
+        return grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "Echo": grpc.stream_stream_rpc_method_handler(self.echo),
+                "Endless": grpc.unary_stream_rpc_method_handler(self.endless),
+                "Slow": grpc.unary_unary_rpc_method_handler(self.slow),
+                "Fail": grpc.unary_unary_rpc_method_handler(self.fail),
+                "Big": grpc.unary_unary_rpc_method_handler(self.big),
+            },
+        )
+
+
+@pytest.fixture
+def h2() -> Iterator[tuple[H2Server, Handlers, int]]:
+    handlers = Handlers()
+    server = H2Server(workers=4, max_message=64 * MIB)
+    server.add_generic_rpc_handlers((handlers.generic(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield server, handlers, port
+    finally:
+        assert server.stop(0.5).wait(5)
+
+
+def channel(port: int, **options: int) -> grpc.Channel:
+    opts = [("grpc.max_receive_message_length", 64 * MIB), *options.items()]
+    return grpc.insecure_channel(f"127.0.0.1:{port}", options=opts)
+
+
+def method(ch: grpc.Channel, name: str, kind: str) -> Callable[..., Any]:
+    factory = getattr(ch, kind)
+    return factory(f"/{SERVICE}/{name}")  # type: ignore[no-any-return]
+
+
+# -- raw HTTP/2 ------------------------------------------------------------------------------
+
+
+class RawClient:
+    """Just enough of an HTTP/2 client to look at the frames the server sends."""
+
+    def __init__(self, port: int, window: int = 65535) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buf = b""
+        self.encoder = hpack.Encoder()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def start(self, settings: dict[int, int]) -> None:
+        self.send(f.PREFACE + f.settings(settings))
+
+    def call(self, sid: int, path: str, message: bytes, *, end: bool = True) -> None:
+        block = self.encoder.encode(
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", path),
+                (":authority", "test"),
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+            ]
+        )
+        self.send(f.frame(f.HEADERS, f.END_HEADERS, sid, block))
+        body = struct.pack(">BI", 0, len(message)) + message
+        self.send(f.frame(f.DATA, f.END_STREAM if end else 0, sid, body))
+
+    def frame(self, timeout: float = 5.0) -> tuple[int, int, int, bytes] | None:
+        """The next frame (type, flags, stream, payload); None when the server closed."""
+        self.sock.settimeout(timeout)
+        while True:
+            if len(self.buf) >= 9:
+                hi, lo, ftype, flags, sid = f.HEADER.unpack_from(self.buf)
+                length = (hi << 8) | lo
+                if len(self.buf) >= 9 + length:
+                    payload = self.buf[9 : 9 + length]
+                    self.buf = self.buf[9 + length :]
+                    return ftype, flags, sid & 0x7FFFFFFF, payload
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+
+    def frames_until(
+        self, stop: Callable[[tuple[int, int, int, bytes]], bool], timeout: float = 5.0
+    ) -> list[tuple[int, int, int, bytes]]:
+        got = []
+        while True:
+            fr = self.frame(timeout)
+            assert fr is not None, f"connection closed after {got}"
+            got.append(fr)
+            if stop(fr):
+                return got
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _quiet(client: RawClient, seconds: float) -> list[tuple[int, int, int, bytes]]:
+    """Frames that arrive within ``seconds`` (none expected when a window is exhausted)."""
+    got = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            fr = client.frame(left)
+        except TimeoutError:
+            break
+        if fr is None:
+            break
+        got.append(fr)
+    return got
+
+
+# -- flow control ---------------------------------------------------------------------------
+
+
+def test_bidi_1mib_messages_with_a_small_client_window(h2: tuple[H2Server, Handlers, int]) -> None:
+    """1 MiB messages both ways through a grpcio client whose receive window is 64 KiB and
+    fixed (no BDP probing); the slow handler never has more than a window's worth queued."""
+    _, handlers, port = h2
+    messages = [bytes([i]) * MIB for i in range(12)]
+    with channel(port, **{"grpc.http2.bdp_probe": 0, "grpc.http2.lookahead_bytes": 65536}) as ch:
+        echo = method(ch, "Echo", "stream_stream")
+        replies = list(echo(iter(messages), timeout=60))
+    assert replies == messages
+    # The stream window is 2 MiB: at most two whole 1 MiB messages can wait for the handler.
+    assert max(handlers.queued_seen) <= 2, handlers.queued_seen
+
+
+def test_server_honours_a_tiny_stream_window_and_frame_size() -> None:
+    handlers = Handlers()
+    server = H2Server(workers=2, max_message=64 * MIB)
+    server.add_generic_rpc_handlers((handlers.generic(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    client = RawClient(port)
+    try:
+        client.start({f.Setting.INITIAL_WINDOW_SIZE: 1000})
+        client.call(1, f"/{SERVICE}/Big", b"5000")
+        got = _quiet(client, 1.0)
+        data = [fr for fr in got if fr[0] == f.DATA]
+        assert sum(len(fr[3]) for fr in data) == 1000  # exactly the window, then it waits
+        assert not any(fr[0] == f.HEADERS and fr[1] & f.END_STREAM for fr in got)
+        # A bigger initial window (SETTINGS) and a WINDOW_UPDATE let the rest through.
+        client.send(f.settings({f.Setting.INITIAL_WINDOW_SIZE: 3000}))
+        client.send(f.window_update(1, 10000))
+        rest = client.frames_until(lambda fr: fr[0] == f.HEADERS and bool(fr[1] & f.END_STREAM))
+        body = b"".join(fr[3] for fr in data + rest if fr[0] == f.DATA)
+        assert body == struct.pack(">BI", 0, 5000) + b"y" * 5000
+        assert all(len(fr[3]) <= 16384 for fr in rest)
+        assert any(fr[0] == f.SETTINGS and fr[1] & f.ACK for fr in got + rest)
+    finally:
+        client.close()
+        assert server.stop(0.5).wait(5)
+
+
+def test_ping_is_acked_and_unknown_frames_ignored(h2: tuple[H2Server, Handlers, int]) -> None:
+    _, _, port = h2
+    client = RawClient(port)
+    try:
+        client.start({})
+        client.send(f.frame(0xEE, 0, 0, b"whatever"))  # an unknown type: ignored
+        client.send(f.frame(f.PING, 0, 0, b"12345678"))
+        got = client.frames_until(lambda fr: fr[0] == f.PING)
+        assert got[-1] == (f.PING, f.ACK, 0, b"12345678")
+    finally:
+        client.close()
+
+
+def test_header_block_split_over_continuation(h2: tuple[H2Server, Handlers, int]) -> None:
+    _, _, port = h2
+    client = RawClient(port)
+    try:
+        client.start({})
+        block = client.encoder.encode(
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", f"/{SERVICE}/Big"),
+                (":authority", "test"),
+                ("content-type", "application/grpc"),
+                ("x-padding", "p" * 3000),
+            ]
+        )
+        client.send(f.frame(f.HEADERS, 0, 1, block[:10]))
+        client.send(f.frame(f.CONTINUATION, 0, 1, block[10:100]))
+        client.send(f.frame(f.CONTINUATION, f.END_HEADERS, 1, block[100:]))
+        client.send(f.frame(f.DATA, f.END_STREAM, 1, struct.pack(">BI", 0, 2) + b"10"))
+        got = client.frames_until(lambda fr: fr[0] == f.HEADERS and bool(fr[1] & f.END_STREAM))
+        assert b"".join(fr[3] for fr in got if fr[0] == f.DATA)[5:] == b"y" * 10
+    finally:
+        client.close()
+
+
+# -- ending calls ---------------------------------------------------------------------------
+
+
+def test_rst_stream_mid_read_stops_the_handler(h2: tuple[H2Server, Handlers, int]) -> None:
+    _, handlers, port = h2
+    # A fixed 64 KiB client window: the server can run ahead by its own send buffer (2 MiB)
+    # and one held-back message, not more.
+    with channel(port, **{"grpc.http2.bdp_probe": 0, "grpc.http2.lookahead_bytes": 65536}) as ch:
+        call = method(ch, "Endless", "unary_stream")(b"", timeout=30)
+        first = next(call)
+        assert len(first) == MIB
+        call.cancel()  # RST_STREAM(CANCEL), as containerd's ReaderAt does
+        assert handlers.stopped.wait(5), "the handler was not told the client went away"
+        assert handlers.callback_ran.wait(5), "the termination callback did not run"
+    sent = handlers.sent
+    assert sent < 8, f"the handler went on producing after the reset ({sent} MiB)"
+
+
+def test_deadline_exceeded_ends_the_call_and_the_handler(
+    h2: tuple[H2Server, Handlers, int],
+) -> None:
+    _, handlers, port = h2
+    with channel(port) as ch:
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as failed:
+            method(ch, "Slow", "unary_unary")(b"10", timeout=0.5)
+        assert failed.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        assert time.monotonic() - started < 3
+        assert handlers.stopped.wait(3)
+
+
+def test_goaway_shutdown_lets_a_short_call_finish() -> None:
+    handlers = Handlers()
+    server = H2Server(workers=2, max_message=MIB)
+    server.add_generic_rpc_handlers((handlers.generic(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    with channel(port) as ch:
+        future = method(ch, "Slow", "unary_unary").future(b"0.5", timeout=10)
+        time.sleep(0.2)
+        started = time.monotonic()
+        stopped = server.stop(3.0)
+        assert future.result() == b"done"
+        assert stopped.wait(5)
+        assert time.monotonic() - started < 3.0
+        with pytest.raises(grpc.RpcError) as refused:  # nothing listens any more
+            method(ch, "Slow", "unary_unary")(b"0", timeout=2)
+        assert refused.value.code() in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+        )
+
+
+def test_goaway_shutdown_with_a_call_in_flight_ends_within_the_grace() -> None:
+    handlers = Handlers()
+    server = H2Server(workers=2, max_message=MIB)
+    server.add_generic_rpc_handlers((handlers.generic(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    client = RawClient(port)
+    try:
+        client.start({})
+        client.call(1, f"/{SERVICE}/Slow", b"30")
+        time.sleep(0.3)
+        grace = 1.0
+        started = time.monotonic()
+        stopped = server.stop(grace)
+        goaway = client.frames_until(lambda fr: fr[0] == f.GOAWAY)[-1]
+        assert struct.unpack(">II", goaway[3][:8]) == (1, f.ErrorCode.NO_ERROR)
+        assert time.monotonic() - started < grace  # at once, not at the end of the grace
+        rst = client.frames_until(lambda fr: fr[0] == f.RST_STREAM, timeout=grace + 3)[-1]
+        assert rst[2] == 1 and struct.unpack(">I", rst[3])[0] == f.ErrorCode.CANCEL
+        assert stopped.wait(grace + 3)
+        took = time.monotonic() - started
+        assert grace <= took < grace + 2.5, took
+        assert handlers.stopped.wait(2), "the handler was not told the call ended"
+    finally:
+        client.close()
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+def test_bad_preface_gets_goaway(h2: tuple[H2Server, Handlers, int]) -> None:
+    _, _, port = h2
+    client = RawClient(port)
+    try:
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = []
+        while (fr := client.frame()) is not None:
+            got.append(fr)
+        goaways = [fr for fr in got if fr[0] == f.GOAWAY]
+        assert goaways, got
+        assert struct.unpack(">I", goaways[0][3][4:8])[0] == f.ErrorCode.PROTOCOL_ERROR
+    finally:
+        client.close()
+
+
+def test_protocol_error_gets_goaway(h2: tuple[H2Server, Handlers, int]) -> None:
+    _, _, port = h2
+    client = RawClient(port)
+    try:
+        client.start({})
+        client.send(f.frame(f.DATA, 0, 0, b"nope"))  # DATA on stream 0
+        got = client.frames_until(lambda fr: fr[0] == f.GOAWAY)
+        assert struct.unpack(">I", got[-1][3][4:8])[0] == f.ErrorCode.PROTOCOL_ERROR
+        assert client.frame() is None  # then the connection is closed
+    finally:
+        client.close()
+
+
+def test_unknown_method_is_unimplemented(h2: tuple[H2Server, Handlers, int]) -> None:
+    _, _, port = h2
+    with channel(port) as ch:
+        for kind in ("unary_unary", "unary_stream", "stream_stream"):
+            call = getattr(ch, kind)("/no.Such/Method")
+            with pytest.raises(grpc.RpcError) as failed:
+                if kind == "stream_stream":
+                    list(call(iter([b"a", b"b"]), timeout=5))
+                elif kind == "unary_stream":
+                    list(call(b"", timeout=5))
+                else:
+                    call(b"", timeout=5)
+            assert failed.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_status_message_is_percent_encoded(h2: tuple[H2Server, Handlers, int]) -> None:
+    _, _, port = h2
+    message = "naïve 100% \n done: 日本"
+    with channel(port) as ch, pytest.raises(grpc.RpcError) as failed:
+        method(ch, "Fail", "unary_unary")(message.encode(), timeout=5)
+    assert failed.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert failed.value.details() == message
+
+
+def _codes(stub: pb_grpc.ContentStub) -> list[grpc.StatusCode]:
+    codes = []
+    for call in (
+        lambda: stub.Info(pb.InfoRequest(digest="sha256:" + "0" * 64), timeout=5),
+        lambda: stub.Info(pb.InfoRequest(digest="nonsense"), timeout=5),
+        lambda: list(stub.Read(pb.ReadContentRequest(digest="x"), timeout=5)),
+        lambda: stub.Status(pb.StatusRequest(ref="nothing"), timeout=5),
+        lambda: list(stub.Write(iter([pb.WriteContentRequest()]), timeout=5)),
+    ):
+        try:
+            call()
+            codes.append(grpc.StatusCode.OK)
+        except grpc.RpcError as exc:
+            codes.append(exc.code())
+    return codes
+
+
+def test_content_service_gives_the_grpcio_engines_codes(tmp_path: Any) -> None:
+    """The same servicer behind both engines: the same statuses for the same mistakes."""
+    results = {}
+    for engine in ("grpcio", "h2"):
+        store = cargohold.open_store(f"file://{tmp_path}/{engine}")
+        server = ContentServer(store, "n", parse_address("tcp://127.0.0.1:0"), engine=engine)
+        server.start()
+        try:
+            with channel(server.port or 0) as ch:
+                stub = pb_grpc.ContentStub(ch)  # type: ignore[no-untyped-call]
+                results[engine] = _codes(stub)
+        finally:
+            assert server.stop(1.0)
+            store.close()
+    assert results["h2"] == results["grpcio"]

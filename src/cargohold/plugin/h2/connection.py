@@ -49,6 +49,24 @@ _GRPC_DEADLINE_EXCEEDED = 4
 _GRPC_UNAVAILABLE = 14
 
 
+_DECODED_KEPT = 64
+
+
+def _only_indexed(block: bytes) -> bool:
+    """True if every field of an HPACK block is an indexed field (RFC 7541 6.1)."""
+    i, n = 0, len(block)
+    while i < n:
+        first = block[i]
+        if not first & 0x80:
+            return False  # a literal or a table size update
+        i += 1
+        if first & 0x7F == 0x7F:  # the index continues in 7-bit groups
+            while i < n and block[i] & 0x80:
+                i += 1
+            i += 1
+    return i == n
+
+
 class Connection(asyncio.Protocol):
     """The server side of one HTTP/2 connection."""
 
@@ -75,6 +93,7 @@ class Connection(asyncio.Protocol):
         self._continuing = 0  # the stream whose header block awaits CONTINUATION
         self._block = bytearray()
         self._block_flags = 0
+        self._decoded: dict[bytes, list[tuple[bytes, bytes]]] = {}
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -207,7 +226,7 @@ class Connection(asyncio.Protocol):
 
     def _on_block(self, sid: int, flags: int, block: bytes) -> None:
         # Decoded whatever happens next: the decoder's table must follow the client's.
-        headers = self._decoder.decode(block, raw=True)
+        headers = self._decode(block)
         stream = self.streams.get(sid)
         if stream is not None:  # trailers from the client: only the end of its stream
             if not flags & f.END_STREAM:
@@ -252,6 +271,20 @@ class Connection(asyncio.Protocol):
             self._remote_end(stream)
         elif handler.request_streaming:
             self._submit(stream)
+
+    def _decode(self, block: bytes) -> list[tuple[bytes, bytes]]:
+        """The header list of ``block``. A block made only of indexed fields changes no HPACK
+        state, so its list is kept and reused for the same bytes until a block that may
+        change the dynamic table arrives (a client repeating a call sends such blocks)."""
+        known = self._decoded.get(block)
+        if known is not None:
+            return known
+        headers = [(bytes(k), bytes(v)) for k, v in self._decoder.decode(block, raw=True)]
+        if not _only_indexed(block):
+            self._decoded.clear()
+        elif len(self._decoded) < _DECODED_KEPT:
+            self._decoded[block] = headers
+        return headers
 
     def _on_data(self, flags: int, sid: int, payload: bytes) -> None:
         if not sid:

@@ -276,11 +276,15 @@ class NameStore:
         """Point ``name`` at ``target`` (a manifest or index the store holds)."""
         return self.set_many({name: target})[0]
 
-    def set_many(self, names: Mapping[str, Descriptor]) -> builtins.list[ImageName]:
+    def set_many(
+        self, names: Mapping[str, Descriptor], *, known: Mapping[str, int] | None = None
+    ) -> builtins.list[ImageName]:
         """Point every name at its target in one conditional write of ``index.json``.
 
         InvalidArgumentError for a bad name or descriptor, FailedPreconditionError when the
-        store lacks a target's blob; nothing is written then.
+        store lacks a target's blob; nothing is written then. ``known``: digest -> size of
+        blobs the caller has just seen in the store (listed or committed them): targets among
+        them are checked against that size instead of a head each.
         """
         wanted: dict[str, Descriptor] = {}
         for name, target in names.items():
@@ -292,7 +296,7 @@ class NameStore:
             descriptor_from_json(descriptor_to_json(target), f"target of {name!r}")
             wanted[name] = target
         for digest in sorted({t.digest for t in wanted.values()}):
-            self._require_blob(digest, wanted)
+            self._require_blob(digest, wanted, (known or {}).get(digest))
         entries = {name: index_entry(name, target) for name, target in wanted.items()}
 
         def change(index: dict[str, Any]) -> None:
@@ -302,9 +306,12 @@ class NameStore:
         self._modify(change)
         return [_image_name(name, entries[name]) for name in wanted]
 
-    def _require_blob(self, digest: str, wanted: Mapping[str, Descriptor]) -> None:
+    def _require_blob(
+        self, digest: str, wanted: Mapping[str, Descriptor], size: int | None
+    ) -> None:
         try:
-            size = self._driver.head(self._layout.blob_key(parse_digest(digest))).size
+            if size is None:
+                size = self._driver.head(self._layout.blob_key(parse_digest(digest))).size
         except NotFoundError:
             which = sorted(n for n, t in wanted.items() if t.digest == digest)
             raise FailedPreconditionError(

@@ -229,3 +229,15 @@ def test_requests_per_name_operation(store: Store) -> None:
     assert [n.name for n in store.names.list()] == ["app:1", "app:2"]
     assert store.names.get("app:2").target.digest == target.digest
     assert dict(counted.calls) == {"get": 2}
+
+
+def test_known_targets_need_no_head(store: Store) -> None:
+    target = put(store, b"manifest the caller has just listed")
+    store.names.set("first", target)  # the index exists: what follows is the usual write
+    counted = store.driver
+    counted.reset_calls()
+    store.names.set_many({"app:1": target}, known={target.digest: target.size})
+    assert dict(counted.calls) == {"head": 2, "get": 1, "put": 1}  # the index's etag only
+    with pytest.raises(InvalidArgumentError):  # the known size still checks the descriptor
+        store.names.set_many({"app:2": target}, known={target.digest: target.size + 1})
+    assert [n.name for n in store.names.list()] == ["app:1", "first"]

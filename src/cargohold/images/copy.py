@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,9 +264,14 @@ def copy(
             existing = ahead.submit(dst.names.list)
         run = _Run(src, dst, plan, concurrency)
         _copy_blobs(run, shard, progress)
-        if existing is not None:
-            _write_names(run, {item.name: item.target for item in existing.result()})
-        _drop_finished_ingestions(run)
+        # The tidy-up of leftover ingestions and the names are independent: side by side.
+        tidy = ahead.submit(_drop_finished_ingestions, run)
+        try:
+            if existing is not None:
+                _write_names(run, {item.name: item.target for item in existing.result()})
+        finally:
+            wait([tidy])  # each of its requests is bounded by the driver's own timeouts
+        tidy.result()
     finally:
         ahead.shutdown(wait=False, cancel_futures=True)
     return run.summary
@@ -338,7 +343,9 @@ def _write_names(run: _Run, existing: Mapping[str, Descriptor]) -> None:
         else:
             ready[name] = target
     if ready:
-        run.dst.names.set_many(ready)
+        # Every target was just listed or committed at dst: its size need not be asked again.
+        known = {t.digest: plan.sizes[t.digest] for t in ready.values()}
+        run.dst.names.set_many(ready, known=known)
         summary.names_written.extend(ready)
 
 

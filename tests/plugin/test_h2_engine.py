@@ -157,7 +157,7 @@ class RawClient:
     def frames_until(
         self, stop: Callable[[tuple[int, int, int, bytes]], bool], timeout: float = 5.0
     ) -> list[tuple[int, int, int, bytes]]:
-        got = []
+        got: list[tuple[int, int, int, bytes]] = []
         while True:
             fr = self.frame(timeout)
             assert fr is not None, f"connection closed after {got}"
@@ -303,7 +303,8 @@ def test_goaway_shutdown_lets_a_short_call_finish() -> None:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     with channel(port) as ch:
-        future = method(ch, "Slow", "unary_unary").future(b"0.5", timeout=10)
+        slow: Any = method(ch, "Slow", "unary_unary")
+        future = slow.future(b"0.5", timeout=10)
         time.sleep(0.2)
         started = time.monotonic()
         stopped = server.stop(3.0)
@@ -445,3 +446,41 @@ def test_only_indexed_header_blocks_are_reused() -> None:
     assert _only_indexed(again)  # the same fields again: all indexed
     assert not _only_indexed(bytes([0xFF, 0x80]))  # a truncated multi-byte index
     assert _only_indexed(bytes([0xFF, 0x80, 0x01]))
+
+
+# -- review fixes (h2review.md) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["grpcio", "h2"])
+def test_health_watch_sends_its_first_status_at_once(engine: str) -> None:
+    """Health.Watch yields SERVING and then waits for a change: the first status must not be
+    held back behind a second message that never comes."""
+    from concurrent import futures
+
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    servicer = health.HealthServicer()
+    server: Any
+    if engine == "h2":
+        server = H2Server(workers=2, max_message=MIB)
+    else:
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with channel(port) as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            watch = stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=10)
+            started = time.monotonic()
+            first = next(watch)
+            assert first.status == health_pb2.HealthCheckResponse.SERVING
+            assert time.monotonic() - started < 2
+            servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+            assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            watch.cancel()
+    finally:
+        servicer.enter_graceful_shutdown()
+        stopped = server.stop(0.5)
+        assert stopped.wait(5)

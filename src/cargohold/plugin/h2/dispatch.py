@@ -3,9 +3,10 @@
 Handlers are grpcio ``RpcMethodHandler`` objects (what ``add_generic_rpc_handlers`` and the
 interceptors produce), so the servicer, its request parsing (registration.py) and the call
 tracker (calls.py) are the grpcio engine's own. A unary response goes to the loop in one hop
-with its status; a server-streaming response holds back one message so that the last one
-travels with the status (a 32 KiB Read is one hop); bidirectional responses go out at once
-(containerd's Write waits for each reply).
+with its status. The content service's finite server-streaming calls (``Read``, ``List``, in
+``HOLD_BACK``) hold back one message so that the last one travels with the status (a 32 KiB Read
+is one hop); every other response goes out at once: a stream such as Health.Watch sends its
+first message and then waits, and containerd's Write waits for each reply.
 """
 
 from __future__ import annotations
@@ -20,13 +21,20 @@ from .context import Aborted, H2Context
 from .grpcwire import prefix
 from .stream import Stream
 
-__all__ = ["run_call"]
+__all__ = ["HOLD_BACK", "run_call"]
 
 _log = logging.getLogger("cargohold.plugin.h2")
 
 _INTERNAL = int(grpc.StatusCode.INTERNAL.value[0])
 _UNKNOWN = int(grpc.StatusCode.UNKNOWN.value[0])
 _UNIMPLEMENTED = int(grpc.StatusCode.UNIMPLEMENTED.value[0])
+
+
+_CONTENT = "/containerd.services.content.v1.Content/"
+HOLD_BACK = frozenset({_CONTENT + "Read", _CONTENT + "List"})
+"""Server-streaming methods whose handler produces its messages without waiting and then
+ends: holding one message back costs no latency there. Any other stream may produce a message
+and then block (Health.Watch does), so its messages go out as they come."""
 
 
 class _BadRequest(Exception):
@@ -74,7 +82,7 @@ def run_call(stream: Stream) -> None:
                 return
             behavior = handler.unary_stream or handler.stream_stream
             responses = behavior(request, context)
-            held_back = not handler.request_streaming
+            held_back = not handler.request_streaming and stream.path in HOLD_BACK
             _stream_responses(stream, responses, serialize, held_back=held_back, context=context)
         except Aborted:
             stream.send(b"", context.status())

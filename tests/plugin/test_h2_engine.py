@@ -67,6 +67,11 @@ class Handlers:
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, request.decode())
         raise AssertionError("unreachable")
 
+    def fail_raw(self, request: bytes, context: Any) -> bytes:
+        """Abort with the request as a file name decoded as ``os.fsdecode`` does."""
+        context.abort(grpc.StatusCode.NOT_FOUND, request.decode("utf-8", "surrogateescape"))
+        raise AssertionError("unreachable")
+
     def big(self, request: bytes, context: Any) -> bytes:
         return b"y" * int(request.decode())
 
@@ -78,6 +83,7 @@ class Handlers:
                 "Endless": grpc.unary_stream_rpc_method_handler(self.endless),
                 "Slow": grpc.unary_unary_rpc_method_handler(self.slow),
                 "Fail": grpc.unary_unary_rpc_method_handler(self.fail),
+                "FailRaw": grpc.unary_unary_rpc_method_handler(self.fail_raw),
                 "Big": grpc.unary_unary_rpc_method_handler(self.big),
             },
         )
@@ -484,3 +490,52 @@ def test_health_watch_sends_its_first_status_at_once(engine: str) -> None:
         servicer.enter_graceful_shutdown()
         stopped = server.stop(0.5)
         assert stopped.wait(5)
+
+
+def test_status_message_with_a_lone_surrogate_ends_the_call(
+    h2: tuple[H2Server, Handlers, int],
+) -> None:
+    """A status message UTF-8 cannot encode (``os.fsdecode`` of a name that is not UTF-8) is
+    sent with a backslash escape, at once."""
+    _, _, port = h2
+    with channel(port) as ch, pytest.raises(grpc.RpcError) as failed:
+        started = time.monotonic()
+        method(ch, "FailRaw", "unary_unary")(b"no such file: caf\xe9", timeout=5)
+    assert time.monotonic() - started < 2
+    assert failed.value.code() is grpc.StatusCode.NOT_FOUND
+    assert failed.value.details() == "no such file: caf\\udce9"
+
+
+def test_a_status_that_cannot_be_sent_ends_the_call_with_internal(
+    h2: tuple[H2Server, Handlers, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever fails while a call's end is sent (a loop callback), the call still ends, with
+    INTERNAL, rather than leaving its stream open until the client's deadline."""
+    from cargohold.plugin.h2 import connection
+    from cargohold.plugin.h2.grpcwire import trailers as real_trailers
+
+    real_enqueue = getattr(connection.Connection, "_enqueue", None)
+
+    def trailers(code: int, message: str = "", *, headers_sent: bool = True) -> bytes:
+        if message == "bad trailers":
+            raise UnicodeEncodeError("utf-8", message, 0, 1, "test")
+        return real_trailers(code, message, headers_sent=headers_sent)
+
+    def enqueue(self: Any, stream: Any, data: bytes, status: tuple[int, str] | None) -> None:
+        if status is not None and status[1] == "bad enqueue":
+            raise RuntimeError("test")
+        assert real_enqueue is not None
+        real_enqueue(self, stream, data, status)
+
+    monkeypatch.setattr(connection, "trailers", trailers)
+    monkeypatch.setattr(connection.Connection, "_enqueue", enqueue, raising=False)
+    _, _, port = h2
+    with channel(port) as ch:
+        for message in ("bad trailers", "bad enqueue"):
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as failed:
+                method(ch, "Fail", "unary_unary")(message.encode(), timeout=5)
+            assert time.monotonic() - started < 2, message
+            assert failed.value.code() is grpc.StatusCode.INTERNAL, message
+            assert failed.value.details() == "internal error"
+        assert method(ch, "Big", "unary_unary")(b"3", timeout=5) == b"yyy"  # still serving

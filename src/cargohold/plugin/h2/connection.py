@@ -50,6 +50,17 @@ _GRPC_UNAVAILABLE = 14
 
 
 _DECODED_KEPT = 64
+_INTERNAL_STATUS = (_GRPC_INTERNAL, "internal error")
+"""The status of a call whose end could not be sent as the handler gave it."""
+
+
+def _trailers(status: tuple[int, str], headers_sent: bool) -> bytes:
+    """The trailer block for ``status``; INTERNAL if that status cannot be encoded."""
+    try:
+        return trailers(*status, headers_sent=headers_sent)
+    except Exception:
+        _log.exception("the status %r cannot be encoded", status)
+        return trailers(*_INTERNAL_STATUS, headers_sent=headers_sent)
 
 
 def _only_indexed(block: bytes) -> bool:
@@ -349,9 +360,14 @@ class Connection(asyncio.Protocol):
             self._out += f.window_update(stream.sid, credit)
 
     def consumed(self, stream: Stream, wire: int) -> None:
-        """The handler took a message of ``wire`` bytes (called on the loop)."""
-        stream.queued_wire -= wire
-        self._release(stream)
+        """The handler took a message of ``wire`` bytes (a loop callback, guarded like
+        ``enqueue``)."""
+        try:
+            stream.queued_wire -= wire
+            self._release(stream)
+        except Exception:
+            _log.exception("returning window to %s failed", stream.path)
+            self.cancel(stream, ErrorCode.INTERNAL_ERROR, _INTERNAL_STATUS)
         self._flush()
 
     def _on_window_update(self, sid: int, increment: int) -> None:
@@ -421,7 +437,16 @@ class Connection(asyncio.Protocol):
     # -- outbound -----------------------------------------------------------------------------
 
     def enqueue(self, stream: Stream, data: bytes, status: tuple[int, str] | None) -> None:
-        """Response bytes from the handler (and, with ``status``, the end of the call)."""
+        """Response bytes from the handler (and, with ``status``, the end of the call). Runs
+        as a loop callback, where an exception would only be logged: any failure ends the call
+        with INTERNAL instead of leaving its stream open."""
+        try:
+            self._enqueue(stream, data, status)
+        except Exception:
+            _log.exception("sending the response of %s failed", stream.path)
+            self.cancel(stream, ErrorCode.INTERNAL_ERROR, _INTERNAL_STATUS)
+
+    def _enqueue(self, stream: Stream, data: bytes, status: tuple[int, str] | None) -> None:
         if stream.local_closed or self._closed:
             stream.wrote(len(data))
             return
@@ -461,8 +486,7 @@ class Connection(asyncio.Protocol):
             return
         self._blocked.pop(stream.sid, None)
         if stream.status is not None:
-            code, message = stream.status
-            block = trailers(code, message, headers_sent=stream.headers_sent)
+            block = _trailers(stream.status, stream.headers_sent)
             self._out += f.frame(f.HEADERS, f.END_HEADERS | f.END_STREAM, stream.sid, block)
             self._close_local(stream)
 
@@ -518,7 +542,7 @@ class Connection(asyncio.Protocol):
             return
         self._end_early(stream)
         if status is not None:
-            block = trailers(*status, headers_sent=stream.headers_sent)
+            block = _trailers(status, stream.headers_sent)
             self._out += f.frame(f.HEADERS, f.END_HEADERS | f.END_STREAM, stream.sid, block)
         stream.local_closed = True
         if not stream.remote_closed or status is None:

@@ -55,8 +55,10 @@ _OK = literal(b"grpc-status", b"0")
 
 def encode_message(message: str) -> bytes:
     """``grpc-message`` as the gRPC spec wants it: UTF-8, percent-encoded outside printable
-    ASCII (and ``%`` itself)."""
-    return quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~", encoding="utf-8").encode()
+    ASCII (and ``%`` itself). What UTF-8 cannot encode (a lone surrogate, as ``os.fsdecode``
+    gives for a name that is not UTF-8) is written as a backslash escape."""
+    safe = " !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~"
+    return quote(message, safe=safe, encoding="utf-8", errors="backslashreplace").encode()
 
 
 def trailers(code: int, message: str = "", *, headers_sent: bool = True) -> bytes:

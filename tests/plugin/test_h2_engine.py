@@ -35,6 +35,7 @@ class Handlers:
         self.callback_ran = threading.Event()
         self.queued_seen: list[int] = []
         self.sent = 0
+        self.recorded: list[bytes] = []
 
     def echo(self, requests: Iterator[bytes], context: Any) -> Iterator[bytes]:
         """Bidi: each request back, after a pause (a slow consumer)."""
@@ -72,6 +73,10 @@ class Handlers:
         context.abort(grpc.StatusCode.NOT_FOUND, request.decode("utf-8", "surrogateescape"))
         raise AssertionError("unreachable")
 
+    def record(self, request: bytes, context: Any) -> bytes:
+        self.recorded.append(request)
+        return request
+
     def big(self, request: bytes, context: Any) -> bytes:
         return b"y" * int(request.decode())
 
@@ -85,6 +90,7 @@ class Handlers:
                 "Fail": grpc.unary_unary_rpc_method_handler(self.fail),
                 "FailRaw": grpc.unary_unary_rpc_method_handler(self.fail_raw),
                 "Big": grpc.unary_unary_rpc_method_handler(self.big),
+                "Record": grpc.unary_unary_rpc_method_handler(self.record),
             },
         )
 
@@ -539,3 +545,43 @@ def test_a_status_that_cannot_be_sent_ends_the_call_with_internal(
             assert failed.value.code() is grpc.StatusCode.INTERNAL, message
             assert failed.value.details() == "internal error"
         assert method(ch, "Big", "unary_unary")(b"3", timeout=5) == b"yyy"  # still serving
+
+
+def test_calls_that_expired_while_queued_run_no_handler() -> None:
+    """With every pool thread busy, calls whose deadline passes while they wait are not run
+    when a thread frees up (grpcio skips them too)."""
+    handlers = Handlers()
+    server = H2Server(workers=1, max_message=MIB)
+    server.add_generic_rpc_handlers((handlers.generic(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with channel(port) as ch:
+            slow: Any = method(ch, "Slow", "unary_unary")
+            blocker = slow.future(b"1.0", timeout=10)
+            time.sleep(0.2)
+            record = method(ch, "Record", "unary_unary")
+            for i in range(3):
+                with pytest.raises(grpc.RpcError) as failed:
+                    record(b"late%d" % i, timeout=0.2)
+                assert failed.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+            assert blocker.result() == b"done"
+            assert record(b"on time", timeout=5) == b"on time"
+        assert handlers.recorded == [b"on time"]
+    finally:
+        assert server.stop(0.5).wait(5)
+
+
+def test_a_reset_wins_over_requests_queued_before_it() -> None:
+    """A handler of a call that has ended gets Cancelled, not the messages queued earlier."""
+    from cargohold.plugin.h2.stream import END, Cancelled, Stream
+
+    stream = Stream(Any, 1, 65535, 65535, MIB)  # type: ignore[arg-type]  # no conn needed
+    stream.remote_closed = True  # no window to give back
+    stream.requests.put((b"message", 10))
+    stream.requests.put(END)
+    stream.active = False
+    with pytest.raises(Cancelled):
+        stream.next_request()
+    with pytest.raises(Cancelled):
+        stream.next_request()

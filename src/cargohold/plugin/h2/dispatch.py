@@ -62,7 +62,11 @@ def _framed(serialize: Callable[[Any], bytes] | None, response: Any) -> bytes:
 
 
 def run_call(stream: Stream) -> None:
-    """Run ``stream``'s handler to its end and send its status (a pool thread's job)."""
+    """Run ``stream``'s handler to its end and send its status (a pool thread's job). A call
+    that ended while it waited for a thread (deadline, reset, shutdown) runs no handler."""
+    if not stream.active:
+        stream.run_callbacks()
+        return
     handler = stream.handler
     context = H2Context(stream)
     try:

@@ -125,7 +125,7 @@ class Stream:
                 if not self.active:
                     raise Cancelled() from None
                 continue
-            if item is RESET:
+            if item is RESET or not self.active:  # an end wins over messages queued before it
                 self.requests.put(RESET)  # every later read fails the same way
                 raise Cancelled()
             if item is END:

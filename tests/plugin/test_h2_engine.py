@@ -585,3 +585,59 @@ def test_a_reset_wins_over_requests_queued_before_it() -> None:
         stream.next_request()
     with pytest.raises(Cancelled):
         stream.next_request()
+
+
+def _call_with_timeout(client: RawClient, sid: int, path: str, timeout: bytes) -> None:
+    block = client.encoder.encode(
+        [
+            (b":method", b"POST"),
+            (b":scheme", b"http"),
+            (b":path", path.encode()),
+            (b":authority", b"test"),
+            (b"content-type", b"application/grpc"),
+            (b"grpc-timeout", timeout),
+        ]
+    )
+    client.send(f.frame(f.HEADERS, f.END_HEADERS, sid, block))
+    client.send(f.frame(f.DATA, f.END_STREAM, sid, struct.pack(">BI", 0, 1) + b"3"))
+
+
+def test_a_malformed_grpc_timeout_is_ignored(h2: tuple[H2Server, Handlers, int]) -> None:
+    """Non-ASCII digits pass str.isdigit() but not int(): such a timeout is malformed, and
+    ignored like any other malformed one."""
+    from cargohold.plugin.h2.grpcwire import parse_timeout
+
+    assert parse_timeout("\xb2S") is None
+    assert parse_timeout("\u0663S") is None  # ARABIC-INDIC DIGIT THREE
+    assert parse_timeout("15m") == pytest.approx(0.015)
+    _, _, port = h2
+    client = RawClient(port)
+    try:
+        client.start({})
+        _call_with_timeout(client, 1, f"/{SERVICE}/Big", b"\xb2S")
+        got = client.frames_until(lambda fr: fr[0] == f.HEADERS and bool(fr[1] & f.END_STREAM))
+        assert b"".join(fr[3] for fr in got if fr[0] == f.DATA)[5:] == b"yyy"
+    finally:
+        client.close()
+
+
+def test_an_unexpected_error_in_frame_handling_gets_goaway(
+    h2: tuple[H2Server, Handlers, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any exception while handling frames ends the connection with GOAWAY(INTERNAL_ERROR)
+    rather than a bare close."""
+    server, _, port = h2
+
+    def lookup(path: str) -> Any:
+        raise RuntimeError("an interceptor failed")
+
+    monkeypatch.setattr(server, "lookup", lookup)
+    client = RawClient(port)
+    try:
+        client.start({})
+        client.call(1, f"/{SERVICE}/Big", b"3")
+        got = client.frames_until(lambda fr: fr[0] == f.GOAWAY)
+        assert struct.unpack(">I", got[-1][3][4:8])[0] == f.ErrorCode.INTERNAL_ERROR
+        assert client.frame() is None
+    finally:
+        client.close()

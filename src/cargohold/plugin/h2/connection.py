@@ -134,6 +134,10 @@ class Connection(asyncio.Protocol):
             self.fail(exc.code, str(exc))
         except hpack.HPACKError as exc:
             self.fail(ErrorCode.COMPRESSION_ERROR, f"header block: {exc}")
+        except Exception as exc:  # a bug, or a handler lookup (interceptor) that raised
+            _log.exception("handling frames failed", extra={"peer": self.peer})
+            if not self._closed:
+                self.fail(ErrorCode.INTERNAL_ERROR, f"internal error: {type(exc).__name__}")
         self._flush()
 
     def pause_writing(self) -> None:

@@ -75,10 +75,11 @@ _UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
 def parse_timeout(value: str) -> float | None:
     """Seconds from a ``grpc-timeout`` value (1-8 digits and a unit); None if malformed."""
-    if len(value) < 2 or len(value) > 9 or not value[:-1].isdigit():
+    digits = value[:-1]  # isdigit() alone also takes non-ASCII digits int() refuses ("\xb2")
+    if len(value) < 2 or len(value) > 9 or not (digits.isascii() and digits.isdigit()):
         return None
     unit = _UNITS.get(value[-1])
-    return None if unit is None else int(value[:-1]) * unit
+    return None if unit is None else int(digits) * unit
 
 
 class MessageTooLarge(Exception):

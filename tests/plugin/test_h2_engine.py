@@ -641,3 +641,43 @@ def test_an_unexpected_error_in_frame_handling_gets_goaway(
         assert client.frame() is None
     finally:
         client.close()
+
+
+def test_a_peer_that_does_not_read_cannot_grow_the_write_buffer(
+    h2: tuple[H2Server, Handlers, int],
+) -> None:
+    """PINGs from a peer that never reads: the server stops reading while its writes wait,
+    so the ACKs owed do not pile up without bound; reading the ACKs lets it go on."""
+    server, _, port = h2
+    client = RawClient(port)
+    try:
+        client.start({})
+        pings = f.frame(f.PING, 0, 0, b"flooding") * 4096
+        client.sock.settimeout(0.5)
+        until = time.monotonic() + 3
+        while time.monotonic() < until:
+            try:
+                client.sock.sendall(pings)
+            except TimeoutError:
+                break  # the server stopped reading
+        (conn,) = server.connections
+        assert conn.transport is not None
+        buffered = conn.transport.get_write_buffer_size()
+        assert buffered < 4 * MIB, f"{buffered} bytes of replies wait in the server"
+        # Read what the server has for us: it reads again, and answers a last PING.
+        done = threading.Event()
+
+        def drain() -> None:
+            while not done.is_set():
+                fr = client.frame(10)
+                if fr is None or fr == (f.PING, f.ACK, 0, b"the last"):
+                    done.set()
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+        client.sock.settimeout(10)
+        client.sock.sendall(f.frame(f.PING, 0, 0, b"the last"))
+        reader.join(30)
+        assert done.is_set() and not reader.is_alive()
+    finally:
+        client.close()

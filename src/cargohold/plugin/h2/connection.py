@@ -141,10 +141,17 @@ class Connection(asyncio.Protocol):
         self._flush()
 
     def pause_writing(self) -> None:
+        """The peer is not reading what we write: stop reading its frames too, since those
+        (PING, SETTINGS, refused streams) may each call for a reply that would pile up
+        unbounded in the transport's buffer."""
         self._paused = True
+        if self.transport is not None and not self._closed:
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self._paused = False
+        if self.transport is not None and not self._closed:
+            self.transport.resume_reading()
         self._flush_blocked()
         self._flush()
 

@@ -231,33 +231,43 @@ class Writer:
     def _current_part_size(self) -> int:
         return part_size_for(self._record.part_size, self._uploads.next_number())
 
-    def _ensure_session(self) -> None:
-        if self._record.upload_id is None:
-            key = sessions.upload_key(
-                self._ctx, self._ref, self._record.expected or self._record.hint
-            )
-            self._record.upload_id = self._ctx.driver.start_upload(key)
-            self._record.upload_key = key
-            # Record the session at once, with the last durable point unchanged, so that a
-            # writer that dies before its first checkpoint leaves no session nobody knows of:
-            # reopening finds it and aborts it.
-            record, tail = self._durable
-            record = record.copy()
-            record.upload_id, record.upload_key = self._record.upload_id, key
-            self._save(record, tail)
+    def _start_session(self) -> None:
+        key = sessions.upload_key(self._ctx, self._ref, self._record.expected or self._record.hint)
+        self._record.upload_id = self._ctx.driver.start_upload(key)
+        self._record.upload_key = key
+
+    def _save_session(self) -> None:
+        """Record the new session at once, with the last durable point unchanged, so that a
+        writer that dies before its first checkpoint leaves no session nobody knows of:
+        reopening finds it and aborts it."""
+        record, tail = self._durable
+        record = record.copy()
+        record.upload_id, record.upload_key = self._record.upload_id, self._record.upload_key
+        self._save(record, tail)
 
     def _upload(self, data: bytes) -> None:
-        """Send ``data``, the part that ends at the current offset."""
-        self._ensure_session()
+        """Send ``data``, the part that ends at the current offset.
+
+        The first part of a new session is sent while the session's record is saved (one
+        round trip less before the first byte goes out); the write still returns only once
+        the record is saved, so a session is never left unrecorded by a write that returned.
+        """
+        new_session = self._record.upload_id is None
+        if new_session:
+            self._start_session()
         key, upload_id = self._record.upload_key, self._record.upload_id
         assert key is not None and upload_id is not None
-        self._uploads.submit(
-            key,
-            upload_id,
-            data,
-            end_offset=self._record.offset,
-            hash_state=self._hasher.state(),
-        )
+        try:
+            self._uploads.submit(
+                key,
+                upload_id,
+                data,
+                end_offset=self._record.offset,
+                hash_state=self._hasher.state(),
+            )
+        finally:
+            if new_session:
+                self._save_session()
 
     def _save_checkpoint(self) -> None:
         """Record the last part boundary whose parts are all confirmed, if it is new."""

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,8 @@ from cargohold.images import graph
 from cargohold.images.copy import CopyProgress, copy, copy_ref, in_shard, parse_shard
 from cargohold.images.transfer import read_size
 from cargohold.images.verify import verify
+from cargohold.ingest import sessions
+from cargohold.ingest.context import IngestContext
 from tests.conftest import STORE_KINDS
 
 from ._build import build_image, build_index
@@ -445,3 +448,27 @@ def test_reader_given_the_size_skips_the_head(file_store_url: str) -> None:
         store.delete(digest)
         with store.reader_at(digest, size=len(data)) as reader, pytest.raises(NotFoundError):
             reader.read_at(0, 10)  # a blob deleted meanwhile: found missing by the read
+
+
+def test_a_manifest_waits_for_its_layers_publication_not_their_clean_up(
+    file_pair: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest is published as soon as its layer and config are (never before them),
+    while the layer's ingestion records are still being removed."""
+    src, dst = file_pair
+    image = build_image(src, random.Random(31), layers=(50_000,), name="app:1")
+    layer = image.layers[0].digest
+    seen: dict[str, bool] = {}
+    remove = sessions.remove_ingestion
+
+    def slow_for_the_layer(ctx: IngestContext, ref: str, *args: Any, **kwargs: Any) -> None:
+        if ref.endswith(copy_ref(layer)):
+            seen["layer published first"] = set(_blobs(dst)) >= {layer}
+            time.sleep(1.0)  # the layer is published; its clean-up takes a while
+            seen["manifest meanwhile"] = image.manifest.digest in _blobs(dst)
+        remove(ctx, ref, *args, **kwargs)
+
+    monkeypatch.setattr(sessions, "remove_ingestion", slow_for_the_layer)
+    copy(src, dst, ["app:1"])
+    assert seen == {"layer published first": True, "manifest meanwhile": True}
+    assert verify(dst).ok and _names(dst) == {"app:1": image.manifest.digest}

@@ -147,18 +147,34 @@ def read_size(src_part: int, dst_part: int) -> int:
     return dst_part if dst_part * _MAX_EXTRA_GETS >= src_part else src_part
 
 
-def _wait_for(children: Iterable[Future[str]]) -> bool:
-    """Wait until every child is done; whether all are committed (none left busy)."""
+class _Signal:
+    """Set when a blob's copy has published it (or found it there), or has ended at all."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.published = False
+
+    def publish(self) -> None:
+        self.published = True
+        self.event.set()
+
+    def ended(self, _future: Future[str]) -> None:
+        self.event.set()
+
+
+def _wait_for(children: Iterable[tuple[Future[str], _Signal]]) -> bool:
+    """Wait until every child is published (its clean-up may still run) or has ended; whether
+    all are committed (none left busy)."""
     ready = True
-    for child in children:
-        while True:
-            try:
-                ready = child.result(timeout=_WAIT_SLICE) != BUSY and ready
-                break
-            except TimeoutError:
-                continue
-            except BaseException as exc:
-                raise _ChildFailed(exc) from exc
+    for child, signal in children:
+        while not signal.event.wait(_WAIT_SLICE):  # renewed: an interruption stays prompt
+            pass
+        if signal.published:
+            continue
+        try:
+            ready = child.result() != BUSY and ready  # ended: result() does not wait
+        except BaseException as exc:
+            raise _ChildFailed(exc) from exc
     return ready
 
 
@@ -194,11 +210,15 @@ class Transfer:
         big = ThreadPoolExecutor(self._concurrency, thread_name_prefix="cargohold-copy")
         small = ThreadPoolExecutor(self._concurrency, thread_name_prefix="cargohold-copy-small")
         futures: dict[str, Future[str]] = {}
+        signals: dict[str, _Signal] = {}
         try:
             for digest in order:
-                children = [futures[c] for c in edges.get(digest, ()) if c in futures]
+                children = [(futures[c], signals[c]) for c in edges.get(digest, ()) if c in futures]
                 pool = small if self._sizes[digest] <= small_limit else big
-                futures[digest] = pool.submit(self._copy, digest, children, tally)
+                signal = signals[digest] = _Signal()
+                future = pool.submit(self._copy, digest, children, tally, signal)
+                future.add_done_callback(signal.ended)
+                futures[digest] = future
             result = TransferResult(set(), set(), set(), 0)
             sets = {COPIED: result.copied, EXISTED: result.existed, BUSY: result.busy}
             for digest, outcome in _finish(futures):
@@ -209,7 +229,13 @@ class Transfer:
             big.shutdown(wait=False, cancel_futures=True)
             small.shutdown(wait=False, cancel_futures=True)
 
-    def _copy(self, digest: str, children: list[Future[str]], tally: _Tally) -> str:
+    def _copy(
+        self,
+        digest: str,
+        children: list[tuple[Future[str], _Signal]],
+        tally: _Tally,
+        signal: _Signal,
+    ) -> str:
         """Copy one blob; COPIED, EXISTED (already there) or BUSY (see ``BUSY``)."""
         size = self._sizes[digest]
         labels = (
@@ -220,7 +246,7 @@ class Transfer:
         ref = copy_ref(digest)
         counted = [0]
         try:
-            return self._stream(digest, size, dict(labels), children, tally, counted)
+            return self._stream(digest, size, dict(labels), children, tally, counted, signal)
         except FailedPreconditionError:
             # The bytes do not hash to the digest. Drop the ingestion (a rerun must not
             # resume bytes known to be wrong) and start over once: resumed bytes may be the
@@ -230,7 +256,7 @@ class Transfer:
             tally.add(0, -counted[0])
             counted[0] = 0
         try:
-            return self._stream(digest, size, dict(labels), children, tally, counted)
+            return self._stream(digest, size, dict(labels), children, tally, counted, signal)
         except FailedPreconditionError as exc:
             with suppress(ContentError):
                 self._dst.abort(ref)
@@ -244,9 +270,10 @@ class Transfer:
         digest: str,
         size: int,
         labels: dict[str, str],
-        children: list[Future[str]],
+        children: list[tuple[Future[str], _Signal]],
         tally: _Tally,
         counted: list[int],
+        signal: _Signal,
     ) -> str:
         desc = Descriptor(digest=digest, size=size)
         deadline = time.monotonic() + _BUSY_WAIT
@@ -258,6 +285,7 @@ class Transfer:
                 writer = self._dst.writer(copy_ref(digest), desc, known_absent=absent)
                 break
             except AlreadyExistsError:
+                signal.publish()
                 tally.add(1, size - counted[0])
                 return EXISTED
             except UnavailableError:
@@ -283,8 +311,9 @@ class Transfer:
             if not _wait_for(children):
                 return BUSY  # the writer closes uncommitted: its ingestion stays, resumable
             try:
-                writer.commit(size, digest, labels)
+                writer.commit(size, digest, labels, published=signal.publish)
             except AlreadyExistsError:
+                signal.publish()
                 tally.add(1, 0)
                 return EXISTED
         tally.add(1, 0)

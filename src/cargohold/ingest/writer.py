@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -413,15 +414,25 @@ class Writer:
         self._ctx.writers.discard(self)
 
     def commit(
-        self, size: int = 0, expected: str = "", labels: dict[str, str] | None = None
+        self,
+        size: int = 0,
+        expected: str = "",
+        labels: dict[str, str] | None = None,
+        *,
+        published: Callable[[], None] | None = None,
     ) -> None:
-        """Verify size and digest, then publish the blob atomically; always closes."""
+        """Verify size and digest, then publish the blob atomically; always closes.
+
+        ``published`` is called once the blob and its labels are visible, before the
+        ingestion's own records are removed (it must return at once: the writer's lock is
+        held). A caller waiting for the blob, not for the clean-up, goes on from there.
+        """
         self._closing = True
         try:
             with self._lock:
                 try:
                     self._check_usable()
-                    self._commit(size, expected, labels)
+                    self._commit(size, expected, labels, published)
                 finally:
                     if not self._closed:
                         # The commit's own error (if any) is the one to report.
@@ -432,7 +443,13 @@ class Writer:
 
     # -- commit --------------------------------------------------------------------------
 
-    def _commit(self, size: int, expected: str, labels: dict[str, str] | None) -> None:
+    def _commit(
+        self,
+        size: int,
+        expected: str,
+        labels: dict[str, str] | None,
+        published: Callable[[], None] | None,
+    ) -> None:
         checked_labels = validate_labels(labels)
         actual = self._hasher.digest()
         publish.check_commit(self._record, actual, size, expected)
@@ -461,6 +478,8 @@ class Writer:
             raise AlreadyExistsError(f"content {actual} already exists") from exc
         if record is not None and not labelled:
             ctx.labels.write_at(blob_key, etag, record)
+        if published is not None:
+            published()
         self._remove()
 
     def _drop_wrong_hint(self, actual: str) -> None:

@@ -54,6 +54,7 @@ __all__ = [
     "ANNOTATION_REF_NAME",
     "INDEX_MEDIA_TYPE",
     "ImageName",
+    "NameListing",
     "NameStore",
     "descriptor_from_json",
     "descriptor_to_json",
@@ -119,6 +120,14 @@ class ImageName:
     name: str
     """A full reference, e.g. ``localhost:5000/team/app:1.0`` or ``app:latest``."""
     target: Descriptor
+
+
+@dataclass(frozen=True)
+class NameListing:
+    """Every name, and whether the store has an ``index.json`` at all (``NameStore.listing``)."""
+
+    names: list[ImageName]
+    index_exists: bool
 
 
 def descriptor_to_json(desc: Descriptor) -> dict[str, Any]:
@@ -226,13 +235,13 @@ class NameStore:
                 return self._decode(data), after
         raise UnavailableError(f"{key} kept changing while it was read; retry")
 
-    def _snapshot(self) -> dict[str, Any]:
-        """The index as one get sees it (one version's bytes, whole): what a reader needs,
-        one request where ``_read``'s etag costs three."""
+    def _snapshot(self) -> dict[str, Any] | None:
+        """The index as one get sees it (one version's bytes, whole), None if there is none:
+        what a reader needs, one request where ``_read``'s etag costs three."""
         try:
             data = self._driver.get(self._layout.index_key)
         except NotFoundError:
-            return _empty_index()
+            return None
         return self._decode(data)
 
     def _decode(self, data: bytes) -> dict[str, Any]:
@@ -260,12 +269,17 @@ class NameStore:
 
     def list(self) -> list[ImageName]:
         """Every name, sorted by name."""
+        return self.listing().names
+
+    def listing(self) -> NameListing:
+        """Every name, sorted by name, and whether there is an ``index.json`` (one get)."""
         index = self._snapshot()
-        return sorted(self._named(index).values(), key=lambda n: n.name)
+        named = self._named(index or _empty_index()).values()
+        return NameListing(sorted(named, key=lambda n: n.name), index is not None)
 
     def get(self, name: str) -> ImageName:
         """The image a name points at; NotFoundError when there is no such name."""
-        found = self._named(self._snapshot()).get(name)
+        found = self._named(self._snapshot() or _empty_index()).get(name)
         if found is None:
             raise NotFoundError(f"image {name!r} not found")
         return found
@@ -277,14 +291,22 @@ class NameStore:
         return self.set_many({name: target})[0]
 
     def set_many(
-        self, names: Mapping[str, Descriptor], *, known: Mapping[str, int] | None = None
+        self,
+        names: Mapping[str, Descriptor],
+        *,
+        known: Mapping[str, int] | None = None,
+        new_index: bool = False,
     ) -> builtins.list[ImageName]:
         """Point every name at its target in one conditional write of ``index.json``.
 
         InvalidArgumentError for a bad name or descriptor, FailedPreconditionError when the
         store lacks a target's blob; nothing is written then. ``known``: digest -> size of
         blobs the caller has just seen in the store (listed or committed them): targets among
-        them are checked against that size instead of a head each.
+        them are checked against that size instead of a head each. ``new_index``: the caller
+        found no ``index.json`` (``listing``) and has written the layout marker
+        (``ensure_layout``): the first attempt creates the index without reading it first;
+        if one was created meanwhile, that attempt fails and the usual read-modify-write
+        follows.
         """
         wanted: dict[str, Descriptor] = {}
         for name, target in names.items():
@@ -303,7 +325,7 @@ class NameStore:
             kept = [e for e in index["manifests"] if _entry_name(e) not in entries]
             index["manifests"] = kept + [entries[name] for name in sorted(entries)]
 
-        self._modify(change)
+        self._modify(change, new_index=new_index)
         return [_image_name(name, entries[name]) for name in wanted]
 
     def _require_blob(
@@ -338,19 +360,22 @@ class NameStore:
             self._modify(change)
         return list(dict.fromkeys(names))
 
-    def _modify(self, change: Callable[[dict[str, Any]], None]) -> None:
-        """Read, change and write back ``index.json`` under a precondition, until it holds."""
+    def _modify(self, change: Callable[[dict[str, Any]], None], *, new_index: bool = False) -> None:
+        """Read, change and write back ``index.json`` under a precondition, until it holds.
+        ``new_index``: see ``set_many``."""
         key = self._layout.index_key
         delay = _BACKOFF_FIRST
-        for _ in range(_ATTEMPTS):
-            index, etag = self._read()
+        for attempt in range(_ATTEMPTS):
+            marked = new_index and attempt == 0
+            index, etag = (_empty_index(), None) if marked else self._read()
             change(index)
             index["schemaVersion"] = 2
             index["mediaType"] = INDEX_MEDIA_TYPE
             data = json.dumps(index, indent=2, sort_keys=False).encode() + b"\n"
             try:
                 if etag is None:
-                    self._ensure_layout_marker()
+                    if not marked:
+                        self.ensure_layout()
                     self._driver.put(key, data, precondition=CREATE_ONLY)
                 else:
                     self._driver.put(key, data, precondition=IfMatch(etag))
@@ -361,6 +386,7 @@ class NameStore:
             return
         raise UnavailableError(f"{key} kept changing under concurrent writers; retry")
 
-    def _ensure_layout_marker(self) -> None:
+    def ensure_layout(self) -> None:
+        """Write the store root's ``oci-layout`` marker unless it is there (create-only)."""
         with contextlib.suppress(AlreadyExistsError):
             self._driver.put(self._layout.oci_layout_key, OCI_LAYOUT, precondition=CREATE_ONLY)

@@ -241,3 +241,22 @@ def test_known_targets_need_no_head(store: Store) -> None:
     with pytest.raises(InvalidArgumentError):  # the known size still checks the descriptor
         store.names.set_many({"app:2": target}, known={target.digest: target.size + 1})
     assert [n.name for n in store.names.list()] == ["app:1", "first"]
+
+
+def test_a_new_index_is_written_without_reading_it(store: Store) -> None:
+    target = put(store, b"manifest for a new index")
+    listing = store.names.listing()
+    assert listing.names == [] and not listing.index_exists
+    store.names.ensure_layout()
+    counted = store.driver
+    counted.reset_calls()
+    known = {target.digest: target.size}
+    store.names.set_many({"app:1": target}, known=known, new_index=True)
+    assert dict(counted.calls) == {"put": 1}  # index.json, create-only
+    assert store.names.listing().index_exists
+    assert raw_index(store)["manifests"]  # a valid layout: oci-layout was written first
+    assert store.driver.head(Layout(store.prefix).oci_layout_key).size > 0
+    # Told "new" although an index appeared meanwhile: the create-only write fails and the
+    # usual read-modify-write keeps both names.
+    store.names.set_many({"app:2": target}, known=known, new_index=True)
+    assert [n.name for n in store.names.list()] == ["app:1", "app:2"]

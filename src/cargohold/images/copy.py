@@ -41,7 +41,7 @@ from typing import Any
 
 from ..digests import parse_digest
 from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError, UnavailableError
-from ..names import ImageName
+from ..names import NameListing
 from ..store import Store
 from ..types import Descriptor
 from . import graph
@@ -259,16 +259,16 @@ def copy(
     # what is written at the end; set_many itself is a conditional read-modify-write).
     ahead = ThreadPoolExecutor(1, thread_name_prefix="cargohold-copy-names")
     try:
-        existing: Future[list[ImageName]] | None = None
+        existing: Future[NameListing] | None = None
         if plan.targets:
-            existing = ahead.submit(dst.names.list)
+            existing = ahead.submit(_names_at, dst)
         run = _Run(src, dst, plan, concurrency)
         _copy_blobs(run, shard, progress)
         # The tidy-up of leftover ingestions and the names are independent: side by side.
         tidy = ahead.submit(_drop_finished_ingestions, run)
         try:
             if existing is not None:
-                _write_names(run, {item.name: item.target for item in existing.result()})
+                _write_names(run, existing.result())
         finally:
             wait([tidy])  # each of its requests is bounded by the driver's own timeouts
         tidy.result()
@@ -325,9 +325,19 @@ def _drop_finished_ingestions(run: _Run) -> None:
             run.dst.abort(status.ref)  # also lets go of the writer just opened
 
 
-def _write_names(run: _Run, existing: Mapping[str, Descriptor]) -> None:
+def _names_at(dst: Store) -> NameListing:
+    """The destination's names; a store without ``index.json`` gets its ``oci-layout`` marker
+    now, while the blobs copy, so that writing the names at the end is one request."""
+    listing = dst.names.listing()
+    if not listing.index_exists:
+        dst.names.ensure_layout()
+    return listing
+
+
+def _write_names(run: _Run, listing: NameListing) -> None:
     """Set, in one ``set_many``, every selected name whose closure is complete at ``dst``."""
     plan, summary = run.plan, run.summary
+    existing = {item.name: item.target for item in listing.names}
     source_blobs = set(plan.sizes)
     needed = {name: plan.closures[name] & source_blobs for name in plan.targets}
     if any(not blobs <= run.present for blobs in needed.values()):
@@ -345,7 +355,7 @@ def _write_names(run: _Run, existing: Mapping[str, Descriptor]) -> None:
     if ready:
         # Every target was just listed or committed at dst: its size need not be asked again.
         known = {t.digest: plan.sizes[t.digest] for t in ready.values()}
-        run.dst.names.set_many(ready, known=known)
+        run.dst.names.set_many(ready, known=known, new_index=not listing.index_exists)
         summary.names_written.extend(ready)
 
 

@@ -70,15 +70,26 @@ def _server(kind: str, work: Path, data: bytes) -> Iterator[tuple[subprocess.Pop
         cmd = [str(VENV_BIN / "cargohold"), "serve", "--address", f"unix://{sock}"]
         cmd += ["--store", url, "--node-id", "bench", "--log-level", "warning"]
         cmd += ["--engine", "h2" if kind == "cargohold-h2" else "grpcio"]
-    log = (work / "server.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    with serving(cmd, sock, work / "server.log") as proc:
+        yield proc, digest
+
+
+@contextlib.contextmanager
+def serving(
+    cmd: list[str], sock: Path, log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``cmd`` until its unix socket ``sock`` appears (30 s at most); stop it by PID."""
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+    )
     try:
         deadline = time.monotonic() + 30
         while not sock.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start: {(work / 'server.log').read_text()}")
+                raise SystemExit(f"server did not start: {log_path.read_text()}")
             time.sleep(0.05)
-        yield proc, digest
+        yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -90,21 +101,31 @@ def _server(kind: str, work: Path, data: bytes) -> Iterator[tuple[subprocess.Pop
 
 
 def read_pass(
-    stub: pb_grpc.ContentStub, digest: str, size: int, piece: int, cancel: bool = True
+    stub: pb_grpc.ContentStub,
+    digest: str,
+    size: int,
+    piece: int,
+    cancel: bool = True,
+    expect: bytes | None = None,
 ) -> int:
-    """Read ``size`` bytes in ``piece``-byte Read RPCs; return the number of RPCs."""
+    """Read ``size`` bytes in ``piece``-byte Read RPCs; return the number of RPCs. With
+    ``expect`` (the blob), every piece is compared with it (SystemExit if one differs)."""
     rpcs = 0
     for offset in range(0, size, piece):
         want = min(piece, size - offset)
         call = stub.Read(pb.ReadContentRequest(digest=digest, offset=offset, size=want))
-        got = 0
+        got: list[bytes] = []
+        n = 0
         for resp in call:
-            got += len(resp.data)
-            if got >= want and cancel:
+            got.append(resp.data)
+            n += len(resp.data)
+            if n >= want and cancel:
                 break
         call.cancel()  # as containerd's ReaderAt: data in hand, the status is not awaited
-        if got != want:
-            raise SystemExit(f"short read at {offset}: {got} of {want}")
+        if n != want:
+            raise SystemExit(f"short read at {offset}: {n} of {want}")
+        if expect is not None and b"".join(got) != expect[offset : offset + want]:
+            raise SystemExit(f"wrong bytes at {offset}")
         rpcs += 1
     return rpcs
 

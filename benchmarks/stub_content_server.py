@@ -36,9 +36,7 @@ READ_BLOB = 32 * 1024 * 1024
 READ_CHUNK = 1024 * 1024
 
 
-def _read_responses(
-    data: bytes, request: pb.ReadContentRequest
-) -> Iterator[pb.ReadContentResponse]:
+def read_responses(data: bytes, request: pb.ReadContentRequest) -> Iterator[pb.ReadContentResponse]:
     """The messages a Read of ``data`` answers with, READ_CHUNK bytes each."""
     blob = memoryview(data)
     offset = max(request.offset, 0)
@@ -59,7 +57,7 @@ class StubContent(pb_grpc.ContentServicer):
     def Read(
         self, request: pb.ReadContentRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ReadContentResponse]:
-        yield from _read_responses(self._blob, request)
+        yield from read_responses(self._blob, request)
 
     def Write(
         self, request_iterator: Iterable[pb.WriteContentRequest], context: grpc.ServicerContext
@@ -117,7 +115,7 @@ class AioReadStub(pb_grpc.ContentServicer):
     async def Read(
         self, request: pb.ReadContentRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.ReadContentResponse]:
-        for response in _read_responses(self._blob, request):
+        for response in read_responses(self._blob, request):
             yield response
 
 

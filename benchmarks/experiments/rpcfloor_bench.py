@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,8 +25,10 @@ from pathlib import Path
 import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
-from cargohold.plugin.gen import content_pb2 as pb
 from cargohold.plugin.gen import content_pb2_grpc as pb_grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_read_rpc import read_pass, serving  # the same server start and the same reads
 
 HERE = Path(__file__).resolve().parent
 DIGEST = "sha256:" + "0" * 64
@@ -71,56 +72,19 @@ def server(
     sock = work / f"{kind}-{time.monotonic_ns()}.sock"
     real, env = VARIANTS[kind]
     cmd = [sys.executable, str(HERE / "rpcfloor_server.py"), str(sock), str(blob_file), real]
-    log = (work / f"{kind}.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
-    try:
-        deadline = time.monotonic() + 30
-        while not sock.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{kind} did not start: {(work / f'{kind}.log').read_text()}")
-            time.sleep(0.05)
+    with serving(cmd, sock, work / f"{kind}.log", env) as proc:
         time.sleep(0.2)
         yield proc, sock
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def read_pass(stub: pb_grpc.ContentStub, blob: bytes, size: int, piece: int) -> tuple[int, bool]:
-    """bench_read_rpc.read_pass, also comparing the bytes read with ``blob``."""
-    rpcs, ok = 0, True
-    for offset in range(0, size, piece):
-        want = min(piece, size - offset)
-        call = stub.Read(pb.ReadContentRequest(digest=DIGEST, offset=offset, size=want))
-        got = []
-        n = 0
-        for resp in call:
-            got.append(resp.data)
-            n += len(resp.data)
-            if n >= want:
-                break
-        call.cancel()
-        if n != want:
-            raise SystemExit(f"short read at {offset}: {n} of {want}")
-        if b"".join(got) != blob[offset : offset + want]:
-            ok = False
-        rpcs += 1
-    return rpcs, ok
 
 
 def py_client(kind: str, pid: int, sock: Path, blob: bytes, passes: int, out: list[dict]) -> None:
     size, piece = len(blob), 32 << 10
     with grpc.insecure_channel(f"unix://{sock}") as channel:
         stub = pb_grpc.ContentStub(channel)  # type: ignore[no-untyped-call]
-        read_pass(stub, blob, 4 << 20, piece)
+        read_pass(stub, DIGEST, 4 << 20, piece, expect=blob)
         for n in range(passes):
             (u0, s0), wall = cpu_split(pid), time.monotonic()
-            rpcs, ok = read_pass(stub, blob, size, piece)
+            rpcs, ok = read_pass(stub, DIGEST, size, piece, expect=blob), True
             (u1, s1), wall = cpu_split(pid), time.monotonic() - wall
             rec = {
                 "kind": kind,

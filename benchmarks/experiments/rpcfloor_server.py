@@ -25,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 from cargohold.plugin.gen import content_pb2 as pb
 from cargohold.plugin.gen import content_pb2_grpc as pb_grpc
 
-READ_CHUNK = 1024 * 1024
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from stub_content_server import read_responses  # the stub's answers, 1 MiB messages
+
 OPTIONS = [
     ("grpc.max_receive_message_length", 16 << 20),
     ("grpc.max_send_message_length", 16 << 20),
@@ -34,21 +36,12 @@ OPTIONS = [
 ]
 
 
-def responses(blob: memoryview, request: Any) -> Iterator[Any]:
-    offset = max(request.offset, 0)
-    end = len(blob) if request.size <= 0 else min(len(blob), offset + request.size)
-    while offset < end:
-        n = min(READ_CHUNK, end - offset)
-        yield pb.ReadContentResponse(offset=offset, data=bytes(blob[offset : offset + n]))
-        offset += n
-
-
 class SyncRead(pb_grpc.ContentServicer):
     def __init__(self, blob: memoryview) -> None:
         self._blob = blob
 
     def Read(self, request: Any, context: Any) -> Iterator[Any]:
-        yield from responses(self._blob, request)
+        yield from read_responses(self._blob, request)
 
 
 class AioRead(pb_grpc.ContentServicer):
@@ -56,7 +49,7 @@ class AioRead(pb_grpc.ContentServicer):
         self._blob = blob
 
     async def Read(self, request: Any, context: Any) -> AsyncIterator[Any]:
-        for r in responses(self._blob, request):
+        for r in read_responses(self._blob, request):
             yield r
 
 
@@ -76,7 +69,7 @@ class GrpclibContent:
 
     async def read(self, stream: Any) -> None:
         request = await stream.recv_message()
-        for r in responses(self._blob, request):
+        for r in read_responses(self._blob, request):
             await stream.send_message(r)
 
     def __mapping__(self) -> dict[str, Any]:

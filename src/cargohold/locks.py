@@ -50,6 +50,8 @@ DEFAULT_LEASE_TIMEOUT = 60.0
 # Every unreleased lease of this process, whichever manager took it (several stores in one
 # process may share a bucket): what tells a lease this process leaked from one it holds.
 _LIVE: weakref.WeakValueDictionary[str, Lease] = weakref.WeakValueDictionary()
+_ACQUIRING: set[str] = set()
+"""Owners of this process whose lease is being written (not yet in ``_LIVE``)."""
 _LIVE_LOCK = threading.Lock()
 
 
@@ -97,8 +99,11 @@ def _holder_gone(holder: dict[str, object]) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
     if pid == os.getpid():
+        owner = str(holder.get("owner"))
         with _LIVE_LOCK:
-            live = _LIVE.get(str(holder.get("owner")))
+            if owner in _ACQUIRING:
+                return False  # written a moment ago by a writer of ours not yet registered
+            live = _LIVE.get(owner)
         return live is None or live.released
     try:
         os.kill(pid, 0)
@@ -171,13 +176,21 @@ class LeaseManager:
         owner = uuid.uuid4().hex
         body, expires = self._body(owner, payload)
         previous: dict[str, object] | None = None
-        try:
-            etag = self._driver.put(key, body, precondition=CREATE_ONLY)
-        except AlreadyExistsError:
-            etag, previous = self._take_over(key, body)
-        lease = Lease(key, owner, etag, expires, payload=payload, previous=previous)
+        # Until the lease is registered in _LIVE, another writer of this process that finds
+        # it must not take it for one whose holder is gone.
         with _LIVE_LOCK:
-            _LIVE[owner] = lease
+            _ACQUIRING.add(owner)
+        try:
+            try:
+                etag = self._driver.put(key, body, precondition=CREATE_ONLY)
+            except AlreadyExistsError:
+                etag, previous = self._take_over(key, body)
+            lease = Lease(key, owner, etag, expires, payload=payload, previous=previous)
+            with _LIVE_LOCK:
+                _LIVE[owner] = lease
+        finally:
+            with _LIVE_LOCK:
+                _ACQUIRING.discard(owner)
         with self._held_lock:
             self._held[owner] = lease
             self._ensure_thread()

@@ -26,14 +26,8 @@ from cargohold.plugin.gen import content_pb2 as pb
 from cargohold.plugin.gen import content_pb2_grpc as pb_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stub_content_server import read_responses  # the stub's answers, 1 MiB messages
-
-OPTIONS = [
-    ("grpc.max_receive_message_length", 16 << 20),
-    ("grpc.max_send_message_length", 16 << 20),
-    ("grpc.http2.lookahead_bytes", 8 << 20),
-    ("grpc.optimization_target", "throughput"),
-]
+# The stub's answers (1 MiB messages) and server options: the same servers to compare.
+from stub_content_server import OPTIONS, read_responses
 
 
 class SyncRead(pb_grpc.ContentServicer):

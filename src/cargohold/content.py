@@ -81,6 +81,15 @@ class ReaderAt:
         ]
         return b"".join(f.result() for f in futures)
 
+    def read_ready(self, offset: int, length: int) -> bytes | None:
+        """``read_at``'s answer if a read-ahead window already holds it, without waiting or
+        fetching (an event loop may call this); ``None``: call ``read_at``. Only a read that
+        continues a sequential stream inside one window, and ends within the blob, is
+        answered here."""
+        if self._closed or offset < 0 or length <= 0 or offset + length > self.size:
+            return None
+        return self._ahead.read_ready(offset, length)
+
     def close(self) -> None:
         """Release the reader and its read-ahead windows."""
         self._closed = True

@@ -162,6 +162,35 @@ class ReadAhead:
             self._drop_behind()
         return self._cut(offset, end, first, pieces)
 
+    def read_ready(self, offset: int, length: int) -> bytes | None:
+        """``read``'s answer when it is already here: a read that continues a stream inside
+        one fetched window, with the windows ahead all held. Never waits, fetches or evicts
+        (an event loop may call it); ``None`` means "use ``read``", and then nothing was
+        noted."""
+        end = offset + length
+        index = offset // self.window
+        if length <= 0 or (end - 1) // self.window != index:
+            return None
+        with self._lock:
+            if self._closed or offset not in self._cursors:
+                return None
+            win = self._windows.get(index)
+            future = win.future if win is not None else None
+            if future is None or not future.done() or future.cancelled():
+                return None
+            if future.exception() is not None:
+                return None  # ``read`` forgets the window and raises
+            windows = self._windows
+            for ahead in range(index + 1, min(index + self.depth, self._last_index()) + 1):
+                if ahead not in windows:
+                    return None
+            self._note_cursor(offset, end)
+            windows.move_to_end(index)
+        piece = future.result()
+        if end == index * self.window + self._span(index):
+            self._drop_behind()
+        return self._cut(offset, end, index, [piece])
+
     def close(self) -> None:
         """Drop every window and give its bytes back."""
         with self._lock:

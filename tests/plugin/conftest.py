@@ -29,9 +29,10 @@ class Served:
     url: str
 
 
-def start_served(url: str, node_id: str = "node-a") -> Served:
+def start_served(url: str, node_id: str = "node-a", engine: str | None = None) -> Served:
     store = cargohold.open_store(url)
-    engine = os.environ.get("CARGOHOLD_SERVE_ENGINE", "grpcio")  # as `serve --engine`
+    if engine is None:
+        engine = os.environ.get("CARGOHOLD_SERVE_ENGINE", "grpcio")  # as `serve --engine`
     server = ContentServer(
         store, node_id, parse_address("tcp://127.0.0.1:0"), workers=8, engine=engine
     )

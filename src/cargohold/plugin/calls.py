@@ -115,6 +115,20 @@ class CallTracker(grpc.ServerInterceptor):  # type: ignore[misc]
                 on_termination()  # the RPC has already ended (cancelled before it started)
         return call
 
+    def answered(self, service: str, method: str, received: int, sent: int, since: float) -> None:
+        """A call answered without a handler (the h2 engine's fast path; see
+        ``H2Server.add_fast_path``), started at ``since`` (``time.monotonic``) and ended OK
+        with one message each way: the observer sees it as it sees any other call."""
+        observer = self._observer
+        if observer is None:
+            return
+        call = Call(next(self._ids), service, method, threading.get_ident(), since)
+        call.done = True
+        observer.rpc_started(call)
+        observer.received(service, method, received)
+        observer.sent(service, method, sent)
+        observer.rpc_finished(call, grpc.StatusCode.OK, time.monotonic() - since)
+
     def _end(self, call: Call, failed: bool) -> None:
         call.failed = failed
         call.done = True

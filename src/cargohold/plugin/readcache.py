@@ -142,6 +142,11 @@ class ReaderCache:
             entry = self._insert(digest, self._open(digest, offset))
         return entry
 
+    def take_cached(self, digest: str) -> Lease | None:
+        """``take`` of a reader the cache holds already, or ``None``: never opens one and
+        never asks the store (an event loop may call this). Hand it back with ``give``."""
+        return self._take(digest)
+
     def give(self, digest: str, entry: Lease) -> None:
         """Hand back an entry from ``take``; expire idle readers now and then."""
         now = self.clock()

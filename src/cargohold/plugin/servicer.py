@@ -181,6 +181,31 @@ class ContentServicer(pb_grpc.ContentServicer):
         finally:
             readers.give(digest, entry)
 
+    def read_now(self, request: pb.ReadContentRequest) -> pb.ReadContentResponse | None:
+        """``Read``'s whole answer, when a cached reader already holds it: one message that
+        continues a sequential pass inside a fetched read-ahead window. Never waits and never
+        asks the store, so an event loop may call it; ``None``: run ``Read`` instead. A read
+        from offset 0 always goes to ``Read`` (it re-checks that the blob exists)."""
+        offset = request.offset
+        if offset <= 0:
+            return None
+        digest = request.digest
+        readers = self._readers
+        entry = readers.take_cached(digest)
+        if entry is None:
+            return None
+        try:
+            reader = entry.reader
+            end = reader.size if request.size <= 0 else min(reader.size, offset + request.size)
+            if not offset < end <= offset + READ_CHUNK:
+                return None
+            data = reader.read_ready(offset, end - offset)
+            if data is None:
+                return None
+        finally:
+            readers.give(digest, entry)
+        return pb.ReadContentResponse(offset=offset, data=data)
+
     # -- ingestions -----------------------------------------------------------------------------
 
     @_rpc

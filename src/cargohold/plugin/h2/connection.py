@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import hpack
 
 from . import frames as f
+from .dispatch import answer_now
 from .frames import ErrorCode, ProtocolError, Setting
 from .grpcwire import RESPONSE_HEADERS, MessageTooLarge, parse_timeout, trailers
 from .stream import END, RESET, Metadatum, Stream
@@ -51,6 +52,7 @@ _GRPC_UNAVAILABLE = 14
 
 _DECODED_KEPT = 64
 _INTERNAL_STATUS = (_GRPC_INTERNAL, "internal error")
+_OK = (0, "")
 """The status of a call whose end could not be sent as the handler gave it."""
 
 
@@ -357,7 +359,14 @@ class Connection(asyncio.Protocol):
         if stream.local_closed:
             self._forget(stream)
         elif not stream.submitted:
-            self._submit(stream)
+            answer = self.server.fast_paths.get(stream.path)
+            framed = answer_now(stream, answer) if answer is not None else None
+            if framed is None:
+                self._submit(stream)
+                return
+            stream.submitted = True
+            self._enqueue(stream, framed, _OK)
+            stream.run_callbacks()
 
     def _release(self, stream: Stream) -> None:
         """Give window back for what the handler has taken (all of it while it waits)."""

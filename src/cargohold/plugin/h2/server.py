@@ -14,7 +14,7 @@ import importlib
 import logging
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from typing import Any, NamedTuple
 
@@ -55,6 +55,7 @@ class H2Server:
         self._interceptors = tuple(interceptors)
         self._generic: list[Any] = []
         self._handlers: dict[str, Any] = {}
+        self.fast_paths: dict[str, Callable[[bytes], bytes | None]] = {}
         self._pool = futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="cargohold-h2"
         )
@@ -74,6 +75,14 @@ class H2Server:
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
         """Nothing to do: the generic handlers registered with them already serve them."""
+
+    def add_fast_path(self, path: str, answer: Callable[[bytes], bytes | None]) -> None:
+        """Let ``answer`` reply to calls of ``path`` (a unary-request method) on the event
+        loop: it gets the request message and returns the one response message, to be sent
+        with status OK, or ``None`` to leave the call to its handler on the pool. It must
+        never block or wait (the loop serves every connection), and answer only what the
+        handler would answer; it sees no interceptor, so it reports the call itself."""
+        self.fast_paths[path] = answer
 
     def add_insecure_port(self, address: str) -> int:
         """Bind now (so a unix socket is created under the caller's umask); the port for TCP."""

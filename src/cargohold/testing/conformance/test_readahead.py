@@ -201,3 +201,40 @@ def _sequential_upto(reader: ReaderAt, piece: int, limit: int) -> bytes:
     while len(out) < limit:
         out += reader.read_at(len(out), min(piece, limit - len(out)))
     return bytes(out)
+
+
+def test_read_ready_answers_only_from_fetched_windows(
+    cstore: Store, ingest: Callable[..., str]
+) -> None:
+    """``read_ready`` (what the h2 engine's loop serves Read from) never asks the driver, and
+    every answer it gives, mixed with ``read_at`` as the plugin mixes them, is the blob's."""
+    data, digest = _blob(cstore, ingest, 2.5, seed=11)
+    piece = 32 * 1024
+    answered_now = 0
+    rng = random.Random(11)
+    with cstore.reader_at(digest) as reader:
+        assert reader.read_ready(0, piece) is None  # nothing fetched yet
+        offset = 0
+        out = bytearray()
+        while offset < len(data):
+            length = min(piece, len(data) - offset)
+            before = dict(cstore.driver.calls)
+            got = reader.read_ready(offset, length)
+            assert dict(cstore.driver.calls) == before  # no request, ready or not
+            if got is None:
+                if rng.random() < 0.2:
+                    time.sleep(0.01)  # let fetches ahead land, as time between RPCs does
+                got = reader.read_at(offset, length)
+            else:
+                answered_now += 1
+            assert got == data[offset : offset + length], offset
+            out += got
+            offset += len(got)
+        assert bytes(out) == data
+        # Reads that continue no stream, cross a window or pass the end are never answered.
+        assert reader.read_ready(12_345, 100) is None
+        assert reader.read_ready(cstore.part_size - 10, 20) is None
+        assert reader.read_ready(len(data) - 10, 20) is None
+        assert reader.read_ready(len(data), 1) is None
+    assert answered_now > 0
+    assert _settled(PROCESS_BUDGET)

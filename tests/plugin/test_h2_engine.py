@@ -681,3 +681,83 @@ def test_a_peer_that_does_not_read_cannot_grow_the_write_buffer(
         assert done.is_set() and not reader.is_alive()
     finally:
         client.close()
+
+
+# -- review fixes #6-#8 (h2review.md) -------------------------------------------------------
+
+
+def _trailer_block(client: RawClient, sid: int) -> list[tuple[int, int, int, bytes]]:
+    """The frames of the trailer block of stream ``sid``: the HEADERS frame carrying
+    END_STREAM and the CONTINUATION frames that follow it, up to END_HEADERS."""
+    got: list[tuple[int, int, int, bytes]] = []
+    while not (got and got[-1][1] & f.END_HEADERS):
+        fr = client.frame()
+        assert fr is not None, f"connection closed after {got}"
+        if got or (fr[0] == f.HEADERS and fr[2] == sid and fr[1] & f.END_STREAM):
+            got.append(fr)
+    return got
+
+
+def test_a_long_status_message_is_cut_to_whole_characters(
+    h2: tuple[H2Server, Handlers, int],
+) -> None:
+    """A status message of many non-ASCII characters (percent-encoding makes each 6 bytes
+    long here) is cut to about 4 KiB once encoded, never inside an escape or a character, so
+    the trailers fit one frame and the client's metadata limit."""
+    from urllib.parse import unquote_to_bytes
+
+    from cargohold.plugin.h2.grpcwire import encode_message
+
+    for lead in range(18):  # the cut falls at each place of an escape and of a character
+        message = "a" * lead + "é😀" * 3000  # 6 and 12 bytes once encoded
+        encoded = encode_message(message)
+        assert 4096 - 12 < len(encoded) <= 4096, (lead, len(encoded))
+        assert message.startswith(unquote_to_bytes(encoded).decode("utf-8")), lead
+    assert encode_message("short é") == b"short %C3%A9"
+    _, _, port = h2
+    message = "é" * 20000
+    with channel(port) as ch, pytest.raises(grpc.RpcError) as failed:
+        method(ch, "Fail", "unary_unary")(message.encode(), timeout=5)
+    assert failed.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    details = failed.value.details()
+    assert details == "é" * (4096 // 6), len(details)
+
+
+def test_a_trailer_block_longer_than_a_frame_goes_out_in_continuation_frames(
+    h2: tuple[H2Server, Handlers, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no cap on the status message, a trailer block longer than the peer's
+    SETTINGS_MAX_FRAME_SIZE is split into HEADERS + CONTINUATION (RFC 9113 6.10)."""
+    from urllib.parse import quote
+
+    from cargohold.plugin.h2 import grpcwire
+
+    monkeypatch.setattr(grpcwire, "_MESSAGE_CAP", 1 << 20, raising=False)
+    _, _, port = h2
+    message = "é" * 6000  # 36,000 bytes encoded: three frames
+    client = RawClient(port)
+    try:
+        client.start({})
+        client.call(1, f"/{SERVICE}/Fail", message.encode())
+        got = _trailer_block(client, 1)
+        assert [fr[0] for fr in got] == [f.HEADERS, f.CONTINUATION, f.CONTINUATION]
+        assert all(len(fr[3]) <= 16384 for fr in got)
+        assert got[0][1] == f.END_STREAM and got[1][1] == 0 and got[2][1] == f.END_HEADERS
+        headers = dict(hpack.Decoder().decode(b"".join(fr[3] for fr in got)))
+        assert headers["grpc-status"] == "9"
+        assert headers["grpc-message"] == quote(message)
+        # A peer allowing bigger frames gets fewer of them.
+        client.send(f.settings({f.Setting.MAX_FRAME_SIZE: 32768}))
+        client.call(3, f"/{SERVICE}/Fail", message.encode())
+        got = _trailer_block(client, 3)
+        assert [(fr[0], len(fr[3]) <= 32768) for fr in got] == [
+            (f.HEADERS, True),
+            (f.CONTINUATION, True),
+        ]
+    finally:
+        client.close()
+    with channel(port, **{"grpc.max_metadata_size": MIB}) as ch:
+        with pytest.raises(grpc.RpcError) as failed:
+            method(ch, "Fail", "unary_unary")(message.encode(), timeout=5)
+        assert failed.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+        assert failed.value.details() == message

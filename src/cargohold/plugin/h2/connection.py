@@ -56,13 +56,14 @@ _OK = (0, "")
 """The status of a call whose end could not be sent as the handler gave it."""
 
 
-def _trailers(status: tuple[int, str], headers_sent: bool) -> bytes:
-    """The trailer block for ``status``; INTERNAL if that status cannot be encoded."""
+def _trailers(stream: Stream, status: tuple[int, str], max_frame: int) -> bytes:
+    """The frames of the trailer block for ``status``; INTERNAL if that cannot be encoded."""
     try:
-        return trailers(*status, headers_sent=headers_sent)
+        block = trailers(*status, headers_sent=stream.headers_sent)
     except Exception:
         _log.exception("the status %r cannot be encoded", status)
-        return trailers(*_INTERNAL_STATUS, headers_sent=headers_sent)
+        block = trailers(*_INTERNAL_STATUS, headers_sent=stream.headers_sent)
+    return f.headers(stream.sid, block, max_frame, end_stream=True)
 
 
 def _only_indexed(block: bytes) -> bool:
@@ -506,8 +507,7 @@ class Connection(asyncio.Protocol):
             return
         self._blocked.pop(stream.sid, None)
         if stream.status is not None:
-            block = _trailers(stream.status, stream.headers_sent)
-            self._out += f.frame(f.HEADERS, f.END_HEADERS | f.END_STREAM, stream.sid, block)
+            self._out += _trailers(stream, stream.status, self._peer_max_frame)
             self._close_local(stream)
 
     def _flush_blocked(self) -> None:
@@ -562,8 +562,7 @@ class Connection(asyncio.Protocol):
             return
         self._end_early(stream)
         if status is not None:
-            block = _trailers(status, stream.headers_sent)
-            self._out += f.frame(f.HEADERS, f.END_HEADERS | f.END_STREAM, stream.sid, block)
+            self._out += _trailers(stream, status, self._peer_max_frame)
         stream.local_closed = True
         if not stream.remote_closed or status is None:
             self._out += f.rst_stream(stream.sid, rst)

@@ -28,6 +28,7 @@ __all__ = [
     "Setting",
     "frame",
     "goaway",
+    "headers",
     "rst_stream",
     "settings",
     "window_update",
@@ -96,6 +97,20 @@ def frame(ftype: int, flags: int, sid: int, payload: bytes | bytearray | memoryv
     """One frame, header and payload."""
     n = len(payload)
     return HEADER.pack(n >> 8, n & 0xFF, ftype, flags, sid) + bytes(payload)
+
+
+def headers(sid: int, block: bytes, max_frame: int, *, end_stream: bool) -> bytes:
+    """A header block as one HEADERS frame or, when longer than ``max_frame`` (the peer's
+    SETTINGS_MAX_FRAME_SIZE), as HEADERS and CONTINUATION frames (RFC 9113 6.10), to be sent
+    together with no other frame between them."""
+    flags = END_STREAM if end_stream else 0
+    if len(block) <= max_frame:
+        return frame(HEADERS, flags | END_HEADERS, sid, block)
+    pieces = [block[i : i + max_frame] for i in range(0, len(block), max_frame)]
+    out = [frame(HEADERS, flags, sid, pieces[0])]
+    out += [frame(CONTINUATION, 0, sid, piece) for piece in pieces[1:-1]]
+    out.append(frame(CONTINUATION, END_HEADERS, sid, pieces[-1]))
+    return b"".join(out)
 
 
 def settings(pairs: dict[int, int]) -> bytes:

@@ -53,12 +53,31 @@ RESPONSE_HEADERS = b"\x88" + b"\x0f\x10" + _integer(16, 7, 0) + b"application/gr
 _OK = literal(b"grpc-status", b"0")
 
 
+_SAFE = " !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~"
+"""Printable ASCII but ``%``: what ``grpc-message`` carries as is."""
+_WIDTH = [len(quote(bytes([b]), safe=_SAFE)) for b in range(256)]
+"""How many bytes each byte of the UTF-8 message takes once encoded: 1, or 3 (``%XX``)."""
+_MESSAGE_CAP = 4096
+"""The longest ``grpc-message`` sent, once encoded: well within a frame of the smallest size
+a peer may allow (16 KiB) and within clients' metadata limits (grpcio's refuses 16 KiB)."""
+
+
 def encode_message(message: str) -> bytes:
     """``grpc-message`` as the gRPC spec wants it: UTF-8, percent-encoded outside printable
     ASCII (and ``%`` itself). What UTF-8 cannot encode (a lone surrogate, as ``os.fsdecode``
-    gives for a name that is not UTF-8) is written as a backslash escape."""
-    safe = " !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~"
-    return quote(message, safe=safe, encoding="utf-8", errors="backslashreplace").encode()
+    gives for a name that is not UTF-8) is written as a backslash escape. A message longer
+    than ``_MESSAGE_CAP`` once encoded is cut to whole characters that fit."""
+    raw = message.encode("utf-8", "backslashreplace")
+    encoded = quote(raw, safe=_SAFE)
+    if len(encoded) <= _MESSAGE_CAP:
+        return encoded.encode()
+    n, width = 0, 0
+    while width + _WIDTH[raw[n]] <= _MESSAGE_CAP:  # stops within raw: it does not fit whole
+        width += _WIDTH[raw[n]]
+        n += 1
+    while n and raw[n] & 0xC0 == 0x80:  # raw[n] continues a character: leave that out too
+        n -= 1
+    return quote(raw[:n], safe=_SAFE).encode()
 
 
 def trailers(code: int, message: str = "", *, headers_sent: bool = True) -> bytes:

@@ -761,3 +761,74 @@ def test_a_trailer_block_longer_than_a_frame_goes_out_in_continuation_frames(
             method(ch, "Fail", "unary_unary")(message.encode(), timeout=5)
         assert failed.value.code() is grpc.StatusCode.FAILED_PRECONDITION
         assert failed.value.details() == message
+
+
+class _Transport:
+    """A transport that keeps what is written (a Connection driven by hand, no loop)."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def frames(self) -> list[tuple[int, int, int, bytes]]:
+        """The frames written so far (taken out)."""
+        got, buf = [], bytes(self.out)
+        self.out.clear()
+        while buf:
+            hi, lo, ftype, flags, sid = f.HEADER.unpack_from(buf)
+            end = 9 + ((hi << 8) | lo)
+            got.append((ftype, flags, sid, buf[9:end]))
+            buf = buf[end:]
+        return got
+
+
+def test_an_unknown_method_while_writing_is_paused_is_unimplemented(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The status of an unknown method waits while the transport is paused; the client's
+    END_STREAM arriving meanwhile submits no handler, and the call ends UNIMPLEMENTED."""
+    import asyncio
+
+    from cargohold.plugin.h2.connection import Connection
+
+    handlers = Handlers()
+    server = H2Server(workers=1, max_message=MIB)
+    server.add_generic_rpc_handlers((handlers.generic(),))
+    submitted: list[Any] = []
+    monkeypatch.setattr(server, "submit", lambda stream: submitted.append(stream) or True)
+    loop = asyncio.new_event_loop()
+    transport = _Transport()
+    try:
+        conn = Connection(server, loop)
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        conn.data_received(f.PREFACE + f.settings({}))
+        transport.frames()
+        conn.pause_writing()
+        encoder = hpack.Encoder()
+        block = encoder.encode([(":method", "POST"), (":path", "/no.Such/Method")])
+        conn.data_received(f.frame(f.HEADERS, f.END_HEADERS, 1, block))
+        conn.data_received(f.frame(f.DATA, f.END_STREAM, 1, struct.pack(">BI", 0, 1) + b"x"))
+        assert not submitted, "a handler was submitted for an unknown method"
+        conn.resume_writing()
+        ends = [fr for fr in transport.frames() if fr[0] == f.HEADERS and fr[1] & f.END_STREAM]
+        assert len(ends) == 1 and ends[0][2] == 1
+        headers = dict(hpack.Decoder().decode(ends[0][3]))
+        assert headers["grpc-status"] == "12", headers
+        assert not conn.streams and not submitted
+    finally:
+        loop.close()
+        assert server.stop(0).wait(5)

@@ -524,8 +524,9 @@ class Connection(asyncio.Protocol):
             self.transport.write(out)
 
     def _respond_now(self, stream: Stream, code: int, message: str) -> None:
-        """End a call that no handler runs for, with a status."""
-        stream.status = (code, message)
+        """End a call that no handler runs for, with a status (which may wait for a paused
+        transport: ``submitted`` keeps the client's END_STREAM from submitting the call)."""
+        stream.status, stream.submitted = (code, message), True
         self._flush_stream(stream)
 
     def _close_local(self, stream: Stream) -> None:

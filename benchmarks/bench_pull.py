@@ -1,6 +1,6 @@
 """Pulls through the plugin: ``ctr images pull`` with unpacking, from a local registry.
 
-    python benchmarks/bench_pull.py [--layers 4x32] [--delays 0,20] [--engines grpcio,h2]
+    python benchmarks/bench_pull.py [--layers 4x32] [--delays 0,20] [--engines h2,grpcio]
                                     [--repeat N]
 
 Pushes an image of random layers to Debian's ``docker-registry`` on 127.0.0.1 (``skopeo
@@ -75,11 +75,11 @@ def pull(
     ref: str,
     nbytes: int,
     proxy: Any = None,
-    engine: str = "grpcio",
+    engine: str = "h2",
 ) -> Measured:
     """One ``ctr images pull`` with unpacking on a fresh containerd (builtin when no URL),
-    through ``cargohold serve --engine ENGINE`` (the default engine's plain command line)."""
-    serve_args = () if engine == "grpcio" else ("--engine", engine)
+    through ``cargohold serve --engine ENGINE``."""
+    serve_args = ("--engine", engine)
     with host(store_url, name, serve_args) as (h, serve_pid):
         if proxy is not None:
             proxy.reset()
@@ -116,7 +116,7 @@ def measure(args: argparse.Namespace) -> list[Row]:
         push(archive, ref)
         builtin = pull(None, "pull-builtin", ref, nbytes)
         for engine in args.engines.split(","):
-            tag = "" if engine == "grpcio" else f", --engine {engine}"
+            tag = f", --engine {engine}"
             with tempfile.TemporaryDirectory(prefix="chb-pull-store-") as store_dir:
                 local = pull(f"file://{store_dir}/store", "pull-file", ref, nbytes, None, engine)
             rows.append(Row(f"file://{tag}", f"pull + unpack {args.layers} MiB", local, builtin))
@@ -139,7 +139,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", default="4x32", help="COUNTxMiB of image layers")
     p.add_argument("--delays", default="0,20", help="ms before each S3 request, per S3 case")
     p.add_argument(
-        "--engines", default="grpcio", help="serve engines to run, comma-separated (grpcio,h2)"
+        "--engines", default="h2", help="serve engines to run, comma-separated (h2,grpcio)"
     )
     return p
 

@@ -12,7 +12,7 @@ import pytest
 
 import cargohold
 from cargohold.plugin.gen import content_pb2_grpc as pb_grpc
-from cargohold.plugin.server import ContentServer, parse_address
+from cargohold.plugin.server import DEFAULT_ENGINE, ContentServer, parse_address
 from cargohold.store import Store
 
 PLUGIN_KINDS = {"memory": "memory_store_url", "s3": "s3_store_url"}
@@ -32,7 +32,7 @@ class Served:
 def start_served(url: str, node_id: str = "node-a", engine: str | None = None) -> Served:
     store = cargohold.open_store(url)
     if engine is None:
-        engine = os.environ.get("CARGOHOLD_SERVE_ENGINE", "grpcio")  # as `serve --engine`
+        engine = os.environ.get("CARGOHOLD_SERVE_ENGINE", DEFAULT_ENGINE)  # as `serve --engine`
     server = ContentServer(
         store, node_id, parse_address("tcp://127.0.0.1:0"), workers=8, engine=engine
     )

@@ -132,8 +132,8 @@ def serving(
 ) -> Iterator[ServeProcess]:
     """Run ``cargohold serve`` for ``store_url`` on a fresh unix socket; stop it by PID.
 
-    ``engine`` picks ``serve --engine``; None leaves it to ``$CARGOHOLD_SERVE_ENGINE`` (grpcio
-    when unset)."""
+    ``engine`` picks ``serve --engine``; None leaves it to ``$CARGOHOLD_SERVE_ENGINE`` (h2 when
+    unset)."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = LOG_DIR / f"{name}.log"
     with tempfile.TemporaryDirectory(prefix="chg-", dir="/tmp") as sock_dir:  # sun_path limit

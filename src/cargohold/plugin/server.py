@@ -53,8 +53,9 @@ __all__ = ["ENGINES", "Address", "ContentServer", "Operations", "parse_address",
 
 _log = logging.getLogger("cargohold.plugin")
 
-ENGINES = ("grpcio", "h2")
-"""grpcio's server (the default), or the hand-written HTTP/2 layer in h2/ (opt-in)."""
+ENGINES = ("h2", "grpcio")
+"""The hand-written HTTP/2 layer in h2/ (the default), or grpcio's server."""
+DEFAULT_ENGINE = ENGINES[0]
 MAX_MESSAGE = 64 * 1024 * 1024
 """containerd's proxy sends WRITE chunks of up to 8 MiB; gRPC's default limit is 4 MiB."""
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "[::1]"})
@@ -160,7 +161,7 @@ class ContentServer:
         *,
         workers: int = 32,
         operations: Operations | None = None,
-        engine: str = "grpcio",
+        engine: str = DEFAULT_ENGINE,
     ) -> None:
         if engine not in ENGINES:
             raise InvalidArgumentError(

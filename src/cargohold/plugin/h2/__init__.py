@@ -1,5 +1,5 @@
-"""The h2 engine (``cargohold serve --engine h2``): the content service over a hand-written
-HTTP/2 + gRPC layer on asyncio (uvloop when installed), instead of grpcio's server.
+"""The h2 engine (``cargohold serve``'s default; ``--engine grpcio`` picks grpcio's server): the
+content service over a hand-written HTTP/2 + gRPC layer on asyncio (uvloop when installed).
 
 Why: containerd reads a layer in one Read RPC per 32 KiB, and grpcio's server spends about
 0.45-0.8 ms of CPU per such RPC; this layer spends a fraction of that (see notes/h2engine.md).
@@ -7,7 +7,10 @@ Why: containerd reads a layer in one Read RPC per 32 KiB, and grpcio's server sp
 What stays the same: the handlers. The content servicer, its request parsing
 (registration.py), the health servicer and the call tracker (calls.py: slow-RPC watchdog,
 metrics, the stuck-RPC report at shutdown) are registered on ``H2Server`` as on grpcio's
-server, and handlers run on a bounded thread pool, never on the event loop.
+server, and handlers run on a bounded thread pool, never on the event loop. The one exception
+is a fast path (``H2Server.add_fast_path``): a Read whose bytes a cached reader's fetched
+read-ahead window already holds is answered on the loop, with the handler's own answer
+(``ContentServicer.read_now``); anything else goes to the handler.
 
 Modules, one job each: ``frames`` (HTTP/2 frame constants and builders), ``grpcwire`` (gRPC
 message framing, response header and status trailer blocks, ``grpc-timeout``), ``stream``
@@ -28,7 +31,6 @@ Left out compared with grpcio's server:
   (the call tracker builds its wrapper once per method anyway).
 - Termination callbacks of a call ended by the client (RST_STREAM), a deadline or shutdown run
   on the event loop; the plugin's (metrics, health Watch) only take short locks.
-- The Read path always hops to a pool thread (no serving from the read cache on the loop).
 """
 
 from __future__ import annotations

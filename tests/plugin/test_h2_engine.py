@@ -449,15 +449,15 @@ def test_content_service_gives_the_grpcio_engines_codes(tmp_path: Any) -> None:
 
 def test_only_indexed_header_blocks_are_reused() -> None:
     """The decoded-block cache only keeps blocks that cannot change the HPACK table."""
-    from cargohold.plugin.h2.connection import _only_indexed
+    from cargohold.plugin.h2.grpcwire import only_indexed
 
     encoder = hpack.Encoder()
     headers = [(":method", "POST"), (":path", f"/{SERVICE}/Big"), ("x-ns", "default")]
     first, again = encoder.encode(headers), encoder.encode(headers)
-    assert not _only_indexed(first)  # literals with incremental indexing: the table changes
-    assert _only_indexed(again)  # the same fields again: all indexed
-    assert not _only_indexed(bytes([0xFF, 0x80]))  # a truncated multi-byte index
-    assert _only_indexed(bytes([0xFF, 0x80, 0x01]))
+    assert not only_indexed(first)  # literals with incremental indexing: the table changes
+    assert only_indexed(again)  # the same fields again: all indexed
+    assert not only_indexed(bytes([0xFF, 0x80]))  # a truncated multi-byte index
+    assert only_indexed(bytes([0xFF, 0x80, 0x01]))
 
 
 # -- review fixes (h2review.md) -------------------------------------------------------------

@@ -23,7 +23,7 @@ import hpack
 from . import frames as f
 from .dispatch import answer_now
 from .frames import ErrorCode, ProtocolError, Setting
-from .grpcwire import RESPONSE_HEADERS, MessageTooLarge, parse_timeout, trailers
+from .grpcwire import RESPONSE_HEADERS, MessageTooLarge, only_indexed, parse_timeout, trailers
 from .stream import END, RESET, Metadatum, Stream
 
 if TYPE_CHECKING:
@@ -64,21 +64,6 @@ def _trailers(stream: Stream, status: tuple[int, str], max_frame: int) -> bytes:
         _log.exception("the status %r cannot be encoded", status)
         block = trailers(*_INTERNAL_STATUS, headers_sent=stream.headers_sent)
     return f.headers(stream.sid, block, max_frame, end_stream=True)
-
-
-def _only_indexed(block: bytes) -> bool:
-    """True if every field of an HPACK block is an indexed field (RFC 7541 6.1)."""
-    i, n = 0, len(block)
-    while i < n:
-        first = block[i]
-        if not first & 0x80:
-            return False  # a literal or a table size update
-        i += 1
-        if first & 0x7F == 0x7F:  # the index continues in 7-bit groups
-            while i < n and block[i] & 0x80:
-                i += 1
-            i += 1
-    return i == n
 
 
 class Connection(asyncio.Protocol):
@@ -305,7 +290,7 @@ class Connection(asyncio.Protocol):
         if known is not None:
             return known
         headers = [(bytes(k), bytes(v)) for k, v in self._decoder.decode(block, raw=True)]
-        if not _only_indexed(block):
+        if not only_indexed(block):
             self._decoded.clear()
         elif len(self._decoded) < _DECODED_KEPT:
             self._decoded[block] = headers

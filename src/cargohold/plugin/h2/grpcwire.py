@@ -2,7 +2,8 @@
 
 Response header blocks are HPACK literals "without indexing" (RFC 7541 6.2.2) with plain
 (not Huffman) strings, so the server keeps no encoder state: every block decodes the same
-whatever the peer's dynamic table holds. Only request blocks need a decoder (connection.py).
+whatever the peer's dynamic table holds. Only request blocks need a decoder (connection.py);
+``only_indexed`` tells which of them leave its state as it was.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ __all__ = [
     "RESPONSE_HEADERS",
     "MessageReader",
     "MessageTooLarge",
+    "only_indexed",
     "parse_timeout",
     "prefix",
     "trailers",
@@ -87,6 +89,22 @@ def trailers(code: int, message: str = "", *, headers_sent: bool = True) -> byte
     if message:
         block += literal(b"grpc-message", encode_message(message))
     return block if headers_sent else RESPONSE_HEADERS + block
+
+
+def only_indexed(block: bytes) -> bool:
+    """True if every field of an HPACK block is an indexed field (RFC 7541 6.1): decoding
+    such a block changes no decoder state."""
+    i, n = 0, len(block)
+    while i < n:
+        first = block[i]
+        if not first & 0x80:
+            return False  # a literal or a table size update
+        i += 1
+        if first & 0x7F == 0x7F:  # the index continues in 7-bit groups
+            while i < n and block[i] & 0x80:
+                i += 1
+            i += 1
+    return i == n
 
 
 _UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}

@@ -832,3 +832,27 @@ def test_an_unknown_method_while_writing_is_paused_is_unimplemented(
     finally:
         loop.close()
         assert server.stop(0).wait(5)
+
+
+def test_an_initial_window_change_that_overflows_a_stream_window_is_a_connection_error(
+    h2: tuple[H2Server, Handlers, int],
+) -> None:
+    """SETTINGS_INITIAL_WINDOW_SIZE moves every open stream's window by the change; one
+    above 2^31-1 is a connection error FLOW_CONTROL_ERROR (RFC 9113 6.9.2)."""
+    _, handlers, port = h2
+    client = RawClient(port)
+    try:
+        client.start({})
+        client.call(1, f"/{SERVICE}/Slow", b"5")  # open, sending nothing, for 5 s
+        client.send(f.window_update(1, 2**31 - 1 - 65535))  # its window is now the maximum
+        client.send(f.settings({f.Setting.INITIAL_WINDOW_SIZE: 65535}))  # no change: fine
+        client.send(f.frame(f.PING, 0, 0, b"no error"))
+        got = client.frames_until(lambda fr: fr[0] == f.PING)
+        assert not any(fr[0] in (f.GOAWAY, f.RST_STREAM) for fr in got), got
+        client.send(f.settings({f.Setting.INITIAL_WINDOW_SIZE: 65536}))  # one more: too big
+        got = client.frames_until(lambda fr: fr[0] == f.GOAWAY)
+        assert struct.unpack(">II", got[-1][3][:8]) == (1, f.ErrorCode.FLOW_CONTROL_ERROR)
+        assert client.frame() is None
+        assert handlers.stopped.wait(3), "the handler was not told the call ended"
+    finally:
+        client.close()

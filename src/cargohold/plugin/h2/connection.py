@@ -419,6 +419,8 @@ class Connection(asyncio.Protocol):
                 self._peer_initial_window = value
                 for stream in self.streams.values():
                     stream.send_window += delta
+                    if stream.send_window > _MAX_WINDOW:  # RFC 9113 6.9.2
+                        raise ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, "window overflow")
             elif key == Setting.MAX_FRAME_SIZE:
                 if not 16384 <= value <= 16777215:
                     raise ProtocolError(ErrorCode.PROTOCOL_ERROR, "bad MAX_FRAME_SIZE")

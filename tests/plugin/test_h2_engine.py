@@ -635,7 +635,10 @@ def test_an_unexpected_error_in_frame_handling_gets_goaway(
     client = RawClient(port)
     try:
         client.start({})
-        client.call(1, f"/{SERVICE}/Big", b"3")
+        # HEADERS alone: a DATA frame that reached the socket after the server closed it
+        # would get the client a TCP reset rather than the end of the stream.
+        block = client.encoder.encode([(":method", "POST"), (":path", f"/{SERVICE}/Big")])
+        client.send(f.frame(f.HEADERS, f.END_HEADERS | f.END_STREAM, 1, block))
         got = client.frames_until(lambda fr: fr[0] == f.GOAWAY)
         assert struct.unpack(">I", got[-1][3][4:8])[0] == f.ErrorCode.INTERNAL_ERROR
         assert client.frame() is None

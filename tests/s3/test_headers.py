@@ -13,6 +13,8 @@ import pytest
 
 from cargohold.drivers.base import CREATE_ONLY, IfMatch
 from cargohold.drivers.s3 import S3Driver
+from cargohold.drivers.s3.client import CONTINUE_ABOVE
+from cargohold.errors import AlreadyExistsError
 
 from .conftest import open_s3
 from .recorder import RequestRecorder, Sent
@@ -96,3 +98,31 @@ def test_kms_headers_on_every_created_object(s3_url: str) -> None:
     for sent in creating:
         assert sent.headers.get("x-amz-server-side-encryption") == "aws:kms"
         assert sent.headers.get("x-amz-server-side-encryption-aws-kms-key-id") == "alias/cargohold"
+
+
+def test_only_large_bodies_wait_for_100_continue(
+    s3_driver: S3Driver, recorded: RequestRecorder
+) -> None:
+    """botocore asks every PutObject and UploadPart to wait for ``100 Continue``, a round trip
+    more; cargohold keeps that for bodies over ``CONTINUE_ABOVE`` only."""
+    small, large = b"r" * 40, b"p" * max(CONTINUE_ABOVE + 1, 5 * 1024 * 1024)  # S3's least part
+    s3_driver.put("record", small, precondition=CREATE_ONLY)
+    s3_driver.put("big", large)
+    upload_id = s3_driver.start_upload("multi")
+    parts = [
+        s3_driver.upload_part("multi", upload_id, 1, large),
+        s3_driver.upload_part("multi", upload_id, 2, small),
+    ]
+    s3_driver.complete_upload("multi", upload_id, parts)
+    expect = [(s.operation, s.headers.get("expect")) for s in recorded.sent if s.method == "PUT"]
+    assert expect == [
+        ("PutObject", None),
+        ("PutObject", "100-continue"),
+        ("UploadPart", "100-continue"),
+        ("UploadPart", None),
+    ]
+    assert s3_driver.get("record") == small
+    assert s3_driver.get("multi") == large + small
+    with pytest.raises(AlreadyExistsError):  # a refused small PUT answers as before
+        s3_driver.put("record", b"other", precondition=CREATE_ONLY)
+    assert s3_driver.get("record") == small

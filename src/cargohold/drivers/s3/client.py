@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
+from botocore.utils import determine_content_length
 
 from ...errors import InvalidArgumentError
 from ..options import option, parse_options
@@ -18,9 +19,29 @@ from ..options import option, parse_options
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["S3Options", "S3Settings", "options_from"]
+__all__ = ["CONTINUE_ABOVE", "S3Options", "S3Settings", "options_from"]
 
 _SSE_VALUES = ("AES256", "aws:kms", "aws:kms:dsse")
+
+CONTINUE_ABOVE = 1024 * 1024
+"""Bodies larger than this are sent with ``Expect: 100-continue``; smaller ones without it.
+
+botocore asks every PutObject and UploadPart to wait for the server's ``100 Continue`` before
+sending its body, whatever its size: one more round trip for each lease, state or holder
+record, each small blob, each tail part. Below this size the body is sent at once, as most
+HTTP clients do; a request the server refuses (a failed precondition, a bad signature) then
+wastes at most this many bytes, and its answer is the same. Large bodies keep the wait."""
+
+
+def _continue_only_for_large_bodies(params: dict[str, Any], **_: Any) -> None:
+    """A ``before-call`` handler, run after botocore's own: drop the ``Expect`` header it
+    added to a request whose body is known to be small."""
+    headers = params.get("headers")
+    if not headers or "Expect" not in headers:
+        return
+    size = determine_content_length(params.get("body"))
+    if size is not None and size <= CONTINUE_ABOVE:
+        del headers["Expect"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +98,9 @@ class S3Options:
             read_timeout=60,
         )
         session = boto3.session.Session(profile_name=self.profile)
-        return session.client("s3", endpoint_url=self.endpoint_url, config=config)
+        client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
+        client.meta.events.register_last("before-call.s3", _continue_only_for_large_bodies)
+        return client
 
 
 S3Settings = S3Options

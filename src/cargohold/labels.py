@@ -176,8 +176,12 @@ class LabelStore:
                 return None
         elif has_sidecar is False:
             return None
+        return self.sidecar_record(obj.key)
+
+    def sidecar_record(self, blob_key: str) -> LabelRecord | None:
+        """The record in the sidecar of the blob at ``blob_key``; None if it has none."""
         try:
-            return LabelRecord.decode(self._driver.get(obj.key + SIDECAR_SUFFIX))
+            return LabelRecord.decode(self._driver.get(blob_key + SIDECAR_SUFFIX))
         except NotFoundError:
             return None
 

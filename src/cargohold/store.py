@@ -12,13 +12,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 
 from .content import ReaderAt
 from .digests import Digest, parse_digest
 from .drivers.base import Driver, ObjectInfo
 from .drivers.wrapper import MeteredDriver
-from .errors import InvalidArgumentError, NotFoundError
+from .errors import InvalidArgumentError, NotFoundError, UnavailableError
 from .filters import Filter, info_adaptor, parse_filters, status_adaptor
 from .ingest import IngestContext, Writer, WriterRegistry
 from .ingest.manager import abort_ingestion, ingestion_status, list_ingestions, open_writer
@@ -36,6 +37,8 @@ MAX_REF_BYTES = 4096
 
 _WALK_AHEAD = 10_000
 """Listed blobs a walk holds at most while label fetches ahead of them are unfinished."""
+SIDE_WAIT_SECONDS = 300.0
+"""Longest wait for a request sent beside another (each has its SDK's own timeouts)."""
 
 
 def validate_ref(ref: object) -> str:
@@ -141,11 +144,36 @@ class Store:
         except NotFoundError as exc:
             raise NotFoundError(f"content {digest} not found") from exc
 
-    def info(self, digest: str) -> Info:
-        """The blob's size, times and labels."""
+    def info(self, digest: str, *, expect_present: bool = False) -> Info:
+        """The blob's size, times and labels.
+
+        ``expect_present``: the caller has reason to think the blob exists (it committed or
+        read it lately). Where labels live in a sidecar, which a head cannot rule out, the
+        sidecar's get then goes out beside the head instead of after it: one round trip, not
+        two, for the same two requests and the same answer; a blob found missing costs the
+        sidecar's get more. Without it, a missing blob costs its head alone.
+        """
         parsed = parse_digest(digest)
-        obj = self._head_blob(parsed)
-        return self._info(parsed, obj, self.labels.from_object(obj, None))
+        if not expect_present or self.labels.inline:
+            obj = self._head_blob(parsed)
+            return self._info(parsed, obj, self.labels.from_object(obj, None))
+        key = self.layout.blob_key(parsed)
+        try:
+            sidecar = self.executor.submit(self.labels.sidecar_record, key)
+        except RuntimeError:  # the store is closing: one request after the other, as without
+            return self.info(digest)
+        try:
+            obj = self._head_blob(parsed)
+        except BaseException:
+            sidecar.cancel()  # one already under way just finishes; its answer is not needed
+            raise
+        if sidecar.cancel():  # the pool was busy and it never started: read it here
+            return self._info(parsed, obj, self.labels.sidecar_record(key))
+        try:
+            return self._info(parsed, obj, sidecar.result(timeout=SIDE_WAIT_SECONDS))
+        except FutureTimeout as exc:
+            late = f"labels of {parsed}: no answer within {SIDE_WAIT_SECONDS}s"
+            raise UnavailableError(late) from exc
 
     def reader_at(
         self, desc: Descriptor | str, *, window: int | None = None, size: int | None = None

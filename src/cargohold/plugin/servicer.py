@@ -107,8 +107,9 @@ class ContentServicer(pb_grpc.ContentServicer):
 
     def _info_claimed(self, digest: str) -> pb.Info:
         """Info of a blob that this node now holds (claimed once, before it can vanish)."""
-        info = self._store.info(digest)
-        if self._holdings.holds_cached(digest):
+        held = self._holdings.holds_cached(digest)  # committed or read here: most likely there
+        info = self._store.info(digest, expect_present=held)
+        if held:
             return info_to_pb(info)
         if self._holdings.claim(digest):
             try:

@@ -149,3 +149,18 @@ def test_reader_of_missing_blob(cstore: Store) -> None:
         cstore.reader_at(digest_of(b"missing"))
     with pytest.raises(NotFoundError):
         cstore.info(digest_of(b"missing"))
+
+
+def test_info_expecting_presence_answers_the_same(
+    cstore: Store, ingest: Callable[..., str]
+) -> None:
+    """``info(expect_present=True)`` (labels read beside the head) is only faster."""
+    labelled = ingest(b"expected here", {"a": "1"})
+    plain = ingest(b"expected too")
+    for digest in (labelled, plain):
+        assert cstore.info(digest, expect_present=True) == cstore.info(digest)
+    updated = cstore.update(_with(cstore.info(plain), {"b": "2"}))
+    assert cstore.info(plain, expect_present=True) == updated
+    missing = digest_of(b"expected, never stored")
+    with pytest.raises(NotFoundError):
+        cstore.info(missing, expect_present=True)

@@ -8,18 +8,19 @@ works on the ``IngestContext`` this store builds and never imports this module.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 
+from .beside import Beside
 from .content import ReaderAt
 from .digests import Digest, parse_digest
 from .drivers.base import Driver, ObjectInfo
 from .drivers.wrapper import MeteredDriver
-from .errors import InvalidArgumentError, NotFoundError, UnavailableError
+from .errors import InvalidArgumentError, NotFoundError
 from .filters import Filter, info_adaptor, parse_filters, status_adaptor
 from .ingest import IngestContext, Writer, WriterRegistry
 from .ingest.manager import abort_ingestion, ingestion_status, list_ingestions, open_writer
@@ -37,8 +38,6 @@ MAX_REF_BYTES = 4096
 
 _WALK_AHEAD = 10_000
 """Listed blobs a walk holds at most while label fetches ahead of them are unfinished."""
-SIDE_WAIT_SECONDS = 300.0
-"""Longest wait for a request sent beside another (each has its SDK's own timeouts)."""
 
 
 def validate_ref(ref: object) -> str:
@@ -158,22 +157,13 @@ class Store:
             obj = self._head_blob(parsed)
             return self._info(parsed, obj, self.labels.from_object(obj, None))
         key = self.layout.blob_key(parsed)
-        try:
-            sidecar = self.executor.submit(self.labels.sidecar_record, key)
-        except RuntimeError:  # the store is closing: one request after the other, as without
-            return self.info(digest)
+        sidecar = Beside(self.executor, functools.partial(self.labels.sidecar_record, key))
         try:
             obj = self._head_blob(parsed)
         except BaseException:
-            sidecar.cancel()  # one already under way just finishes; its answer is not needed
+            sidecar.settle(0)  # not waited for: its answer is not needed
             raise
-        if sidecar.cancel():  # the pool was busy and it never started: read it here
-            return self._info(parsed, obj, self.labels.sidecar_record(key))
-        try:
-            return self._info(parsed, obj, sidecar.result(timeout=SIDE_WAIT_SECONDS))
-        except FutureTimeout as exc:
-            late = f"labels of {parsed}: no answer within {SIDE_WAIT_SECONDS}s"
-            raise UnavailableError(late) from exc
+        return self._info(parsed, obj, sidecar.result())
 
     def reader_at(
         self, desc: Descriptor | str, *, window: int | None = None, size: int | None = None

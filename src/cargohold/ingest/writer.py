@@ -420,19 +420,23 @@ class Writer:
         labels: dict[str, str] | None = None,
         *,
         published: Callable[[], None] | None = None,
+        ready: Callable[[], None] | None = None,
     ) -> None:
         """Verify size and digest, then publish the blob atomically; always closes.
 
         ``published`` is called once the blob and its labels are visible, before the
         ingestion's own records are removed (it must return at once: the writer's lock is
         held). A caller waiting for the blob, not for the clean-up, goes on from there.
+        ``ready`` is called once the bytes are checked and the lease renewed, before anything
+        is published or looked up: it waits (boundedly) for work the caller started beside
+        the commit, and fails the commit by raising (nothing is published then).
         """
         self._closing = True
         try:
             with self._lock:
                 try:
                     self._check_usable()
-                    self._commit(size, expected, labels, published)
+                    self._commit(size, expected, labels, published, ready)
                 finally:
                     if not self._closed:
                         # The commit's own error (if any) is the one to report.
@@ -449,12 +453,15 @@ class Writer:
         expected: str,
         labels: dict[str, str] | None,
         published: Callable[[], None] | None,
+        ready: Callable[[], None] | None,
     ) -> None:
         checked_labels = validate_labels(labels)
         actual = self._hasher.digest()
         publish.check_commit(self._record, actual, size, expected)
         ctx = self._ctx
         ctx.leases.renew(self._lease)
+        if ready is not None:
+            ready()
         blob_key = ctx.layout.blob_key(parse_digest(actual))
         # A single create-only put, and a session completed create-only at the blob key
         # itself, answer "already exists" themselves (the session's last part is then sent

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.empty_pb2 import Empty
 
+from ..beside import Beside
 from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from ..filters import parse_filters, status_adaptor
 from ..ingest import Writer as ContentWriter
@@ -383,17 +384,25 @@ class _WriteSession:
 
     def _commit(self, req: pb.WriteContentRequest) -> None:
         digest = self._writer.digest()
-        fresh = self._holdings.claim(digest)
+        # This node's claim (its holder record, then the deletion-marker check) goes out
+        # beside the writer's lease renewal; the writer waits for it before it publishes or
+        # looks the blob up (``ready``), so a blob this commit finds or makes is held here.
+        claim = Beside(self._store.executor, functools.partial(self._holdings.claim, digest))
+
+        def ready() -> None:
+            claim.result()
+
         # No HEAD of the blob here: the writer's commit answers AlreadyExists itself (its
         # create-only publish, or its own check before a session at a staging key) and then
         # removes the ingestion, as an abort would.
         labels = dict(req.labels) if req.labels else None
         try:
-            self._writer.commit(self._total, self._expected, labels)
+            self._writer.commit(self._total, self._expected, labels, ready=ready)
             _log.info("blob committed", extra={"digest": digest})
         except AlreadyExistsError:
-            raise  # the blob is there and this node now holds it
+            ready()  # the claim's own error, if it failed; else this node now holds the blob
+            raise
         except Exception:
-            if fresh:
+            if claim.settle():  # a fresh record of a commit that failed: take it back
                 self._holdings.forget(digest)
             raise

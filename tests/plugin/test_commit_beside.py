@@ -1,0 +1,97 @@
+"""A COMMIT sends this node's claim (holder record, deletion-marker check) beside the writer's
+lease renewal, and publishes only once both are done."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from cargohold.drivers.base import IfMatch
+from cargohold.errors import NotFoundError, UnavailableError
+from cargohold.plugin.gen import content_pb2 as pb
+from cargohold.testing.helpers import random_bytes
+
+from .conftest import Served, start_served, stop_served
+from .test_request_cost import _stream
+from .test_rpcs import code_of, sha
+
+
+@pytest.fixture
+def file_served(file_store_url: str) -> Iterator[Served]:
+    s = start_served(file_store_url)
+    try:
+        yield s
+    finally:
+        stop_served(s)
+
+
+def test_the_claim_goes_out_beside_the_lease_renewal(
+    file_served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver = file_served.store.driver
+    put = driver.put
+    renewing = threading.Event()
+    claimed_after_renewal: list[bool] = []
+
+    def watching_put(key: str, data: bytes, *args: Any, **kwargs: Any) -> str:
+        if "holders/" in key:
+            # The holder record waits (5 s at most) until the renewal has gone out: with the
+            # claim first and the renewal after it, it would wait in vain.
+            claimed_after_renewal.append(renewing.wait(5))
+        elif key.endswith("/lock") and isinstance(kwargs.get("precondition"), IfMatch):
+            renewing.set()
+        return put(key, data, *args, **kwargs)
+
+    monkeypatch.setattr(driver, "put", watching_put)
+    data = random_bytes(300_000, seed=81)
+    replies = list(file_served.stub.Write(_stream("default/1/beside", data)))
+    assert replies[-1].action == pb.COMMIT and replies[-1].digest == sha(data)
+    assert claimed_after_renewal == [True]
+    assert sha(data) in file_served.server.holdings.held()
+    info = file_served.stub.Info(pb.InfoRequest(digest=sha(data))).info
+    assert info.size == len(data)
+
+
+def test_a_failed_claim_publishes_nothing(
+    file_served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holdings = file_served.server.holdings
+    claim = holdings.claim
+
+    def failing(digest: str) -> bool:
+        raise UnavailableError("the holder record could not be written")
+
+    monkeypatch.setattr(holdings, "claim", failing)
+    data = random_bytes(200_000, seed=82)
+    digest = sha(data)
+    assert code_of(lambda: list(file_served.stub.Write(_stream("default/1/fails", data)))) == (
+        grpc.StatusCode.UNAVAILABLE
+    )
+    with pytest.raises(NotFoundError):
+        file_served.store.info(digest)
+    monkeypatch.setattr(holdings, "claim", claim)
+    replies = list(file_served.stub.Write(_stream("default/1/fails", data)))
+    assert replies[-1].action == pb.COMMIT and replies[-1].digest == digest
+    assert file_served.store.info(digest).size == len(data)
+    assert digest in holdings.held()
+
+
+def test_a_commit_that_fails_its_check_leaves_no_holder_record(file_served: Served) -> None:
+    data = random_bytes(100_000, seed=83)
+    wrong = sha(b"other bytes")
+
+    def stream() -> Iterator[pb.WriteContentRequest]:
+        yield pb.WriteContentRequest(action=pb.STAT, ref="default/1/wrong", total=len(data))
+        yield pb.WriteContentRequest(action=pb.WRITE, offset=0, data=data)
+        yield pb.WriteContentRequest(
+            action=pb.COMMIT, offset=len(data), total=len(data), expected=wrong
+        )
+
+    code = code_of(lambda: list(file_served.stub.Write(stream())))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    held = file_served.server.holdings.held()
+    assert sha(data) not in held and wrong not in held

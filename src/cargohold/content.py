@@ -81,6 +81,11 @@ class ReaderAt:
         ]
         return b"".join(f.result() for f in futures)
 
+    def holds(self, offset: int) -> bool:
+        """Whether a read at ``offset`` may be answered from bytes this reader holds (a
+        read-ahead window fetched or under way); if not, it asks the store."""
+        return self._ahead.holds(offset)
+
     def read_ready(self, offset: int, length: int) -> bytes | None:
         """``read_at``'s answer if a read-ahead window already holds it, without waiting or
         fetching (an event loop may call this); ``None``: call ``read_at``. Only a read that

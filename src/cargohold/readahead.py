@@ -162,6 +162,11 @@ class ReadAhead:
             self._drop_behind()
         return self._cut(offset, end, first, pieces)
 
+    def holds(self, offset: int) -> bool:
+        """Whether a window holding (or fetching) the byte at ``offset`` is kept now."""
+        with self._lock:
+            return offset // self.window in self._windows
+
     def read_ready(self, offset: int, length: int) -> bytes | None:
         """``read``'s answer when it is already here: a read that continues a stream inside
         one fetched window, with the windows ahead all held. Never waits, fetches or evicts

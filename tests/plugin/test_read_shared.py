@@ -124,3 +124,37 @@ def test_idle_readers_go_within_one_expiry_step(served: Served) -> None:
         assert reader.read_at(0, 10) == random_bytes(500, seed=61)[:10]
     assert len(cache) == 1
     cache.close()
+
+
+def test_a_pass_right_after_info_skips_its_head_only_when_it_gets(served: Served) -> None:
+    """containerd reads a manifest again (Info, then Read from 0): a cached reader whose pass
+    ended holds no window, so the read is a get, which finds a deleted blob; no HEAD first."""
+    store = served.store
+    data = random_bytes(5000, seed=34)
+    digest = _put(store, data)
+    assert _read_like_containerd(served, digest, len(data)) == data  # cached, pass ended
+    served.stub.Info(pb.InfoRequest(digest=digest))
+    store.driver.reset_calls()
+    assert _read_like_containerd(served, digest, len(data)) == data
+    calls = {op: n for op, n in store.driver.calls.items() if n}
+    assert calls == {"get_range": 1}, calls
+    # Deleted after the Info: the get finds it gone.
+    served.stub.Info(pb.InfoRequest(digest=digest))
+    store.delete(digest)
+    with pytest.raises(grpc.RpcError) as err:
+        list(served.stub.Read(pb.ReadContentRequest(digest=digest, offset=0, size=PIECE)))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_pass_whose_first_window_is_held_still_heads(served: Served) -> None:
+    store = served.store
+    data = random_bytes(int(2.5 * store.part_size), seed=35)
+    digest = _put(store, data)
+    # A pass that stops inside the first window keeps it.
+    request = pb.ReadContentRequest(digest=digest, offset=0, size=PIECE)
+    assert b"".join(r.data for r in served.stub.Read(request)) == data[:PIECE]
+    served.stub.Info(pb.InfoRequest(digest=digest))
+    store.delete(digest)
+    with pytest.raises(grpc.RpcError) as err:  # its bytes are held: the HEAD finds it gone
+        list(served.stub.Read(request))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -15,8 +15,9 @@ A new reader needs the blob's size, which costs a HEAD of its own, except right 
 RPC of the same blob: containerd asks Info and then reads, so the servicer notes the size that
 Info just answered (``note``) and a new reader opened within ``NOTE_SECONDS`` for a read that
 starts inside the blob uses it. Its first read is a get of the blob itself, so a blob deleted
-meanwhile is still answered NotFound; a cached reader, whose windows may hold bytes, still
-re-checks with a HEAD as above.
+meanwhile is still answered NotFound. The same holds for a cached reader's fresh pass right
+after an Info: it skips its HEAD when no window holds the first byte it reads (that read is
+then a get); one whose windows may answer without a request still re-checks with a HEAD.
 """
 
 from __future__ import annotations
@@ -123,6 +124,12 @@ class ReaderCache:
                 return None
         return size if 0 <= offset < size else None
 
+    def _checked_by_info(self, digest: str, entry: Lease, offset: int) -> bool:
+        """A fresh pass needs no HEAD of its own when an Info just found the blob and the
+        read will ask the store anyway (no window holds its first byte): that get finds a
+        blob deleted meanwhile, as a new reader's does."""
+        return self._noted_size(digest, offset) is not None and not entry.reader.holds(offset)
+
     def _open(self, digest: str, offset: int) -> ReaderAt:
         return self._store.reader_at(digest, size=self._noted_size(digest, offset))
 
@@ -131,7 +138,7 @@ class ReaderCache:
         ``reader`` serves one RPC; hand it back with ``give``. ``offset``: where the RPC
         starts reading (a new reader may then use a size noted by Info; -1: unknown)."""
         entry = self._take(digest)
-        if entry is not None and fresh:
+        if entry is not None and fresh and not self._checked_by_info(digest, entry, offset):
             try:
                 self._store.driver.head(self._store.layout.blob_key(parse_digest(digest)))
             except BaseException:

@@ -191,27 +191,24 @@ class LocalDriver:
         another file (or none) and starts over on the current one.
         """
         path = self._locks / hashlib.sha256(key.encode()).hexdigest()
-        handle = None
-        held = False
-        try:
-            while not held:
-                if handle is not None:
-                    handle.close()
-                handle = open(path, "a+b")  # noqa: SIM115 - closed in the finally below
+        while True:
+            # The file object's own ``__exit__`` closes it, which releases the lock, on every
+            # way out: an exception at any line of this function (an interrupt) included,
+            # where a close in a ``finally`` here could itself be skipped.
+            with open(path, "a+b") as handle:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
                 try:
                     current: int | None = os.stat(path).st_ino
                 except FileNotFoundError:
                     current = None
-                held = current == os.fstat(handle.fileno()).st_ino
-            yield
-        finally:
-            # Every way out, an exception at any line included, lets go of the lock.
-            if held:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-            if handle is not None:
-                handle.close()  # closing releases the lock
+                if current != os.fstat(handle.fileno()).st_ino:
+                    continue  # that file was removed meanwhile: lock the current one
+                try:
+                    yield
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                return
 
     def _link(self, src: Path, path: Path, *, create_only: bool) -> None:
         """Put ``src`` at ``path`` (create-only with ``create_only``), creating its folders;

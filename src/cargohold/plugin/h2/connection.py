@@ -559,8 +559,11 @@ class Connection(asyncio.Protocol):
         self._flush()
 
     def _fail_stream(
-        self, stream: Stream, code: int, message: str, rst: int = ErrorCode.CANCEL
+        self, stream: Stream, code: int, message: str, rst: int = ErrorCode.NO_ERROR
     ) -> None:
+        # The status ends the response; the RST only asks the client to stop sending, with
+        # NO_ERROR as after any complete response (RFC 9113 8.1): with CANCEL, grpcio's
+        # client reports CANCELLED instead of the status.
         self.cancel(stream, rst, (code, message))
 
     def _expire(self, stream: Stream) -> None:

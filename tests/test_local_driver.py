@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from cargohold import NotFoundError
+from cargohold import NotFoundError, UnavailableError
 from cargohold.drivers import local
-from cargohold.drivers.base import CREATE_ONLY
+from cargohold.drivers.base import CREATE_ONLY, IfMatch
 from cargohold.drivers.local import LocalDriver
 
 
@@ -111,3 +115,28 @@ def _now2() -> tuple[object, object]:
 
     now = datetime.now(UTC)
     return now, now
+
+
+def test_a_held_key_lock_is_waited_for_within_a_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A conditional write waits for another writer's lock of the same key, but not forever:
+    a lock never let go (a stuck process) fails the write with UnavailableError."""
+    driver = LocalDriver(tmp_path)
+    etag = driver.put("k", b"one")
+    driver.put("k", b"one", precondition=IfMatch(etag))  # the key's lock file exists now
+    path = driver._locks / hashlib.sha256(b"k").hexdigest()
+    monkeypatch.setattr(local, "KEY_LOCK_SECONDS", 0.3)
+    with open(path, "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(UnavailableError, match="held its lock"):
+            driver.put("k", b"two", precondition=IfMatch(driver.head("k").etag))
+        assert time.monotonic() - started < 5
+        # Let go while a writer waits: it goes on.
+        monkeypatch.setattr(local, "KEY_LOCK_SECONDS", 30.0)
+        releaser = threading.Timer(0.1, lambda: fcntl.flock(held.fileno(), fcntl.LOCK_UN))
+        releaser.start()
+        driver.put("k", b"three", precondition=IfMatch(driver.head("k").etag))
+        releaser.join()
+    assert driver.get("k") == b"three"

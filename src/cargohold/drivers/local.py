@@ -62,6 +62,9 @@ from .options import option, parse_options
 __all__ = ["LocalDriver", "LocalOptions", "from_url"]
 
 _META = ".cargohold"
+KEY_LOCK_SECONDS = 60.0
+"""Longest wait for another writer's conditional write of the same key (each takes
+milliseconds); beyond it the write fails with ``UnavailableError`` rather than wait on."""
 _WRITE_PIECE = MiB
 """Largest single write(2): the kernel picks its page-cache folio size by the length of a
 write, and on virtual machines whose idle memory the host has reclaimed, the largest folios
@@ -110,6 +113,22 @@ def _read(exc: BaseException) -> Failure:
     number = getattr(exc, "errno", None) or 0
     text = getattr(exc, "strerror", None) or str(exc)
     return Failure(errno.errorcode.get(number, ""), None, str(text))
+
+
+def _lock_within(fd: int, deadline: float, key: str) -> None:
+    """An exclusive ``flock`` on ``fd``, polled (flock itself waits without a bound)."""
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise UnavailableError(
+                    f"{key}: another writer held its lock for {KEY_LOCK_SECONDS:g}s"
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
 
 
 TABLE = ErrorTable(
@@ -191,12 +210,13 @@ class LocalDriver:
         another file (or none) and starts over on the current one.
         """
         path = self._locks / hashlib.sha256(key.encode()).hexdigest()
+        deadline = time.monotonic() + KEY_LOCK_SECONDS
         while True:
             # The file object's own ``__exit__`` closes it, which releases the lock, on every
             # way out: an exception at any line of this function (an interrupt) included,
             # where a close in a ``finally`` here could itself be skipped.
             with open(path, "a+b") as handle:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                _lock_within(handle.fileno(), deadline, key)
                 try:
                     current: int | None = os.stat(path).st_ino
                 except FileNotFoundError:

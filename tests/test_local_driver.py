@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,3 +141,23 @@ def test_a_held_key_lock_is_waited_for_within_a_bound(
         driver.put("k", b"three", precondition=IfMatch(driver.head("k").etag))
         releaser.join()
     assert driver.get("k") == b"three"
+
+
+def test_a_folder_pruned_while_it_is_made_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer's clean-up may remove a folder that ``mkdir(parents=True)`` has just
+    made, before it makes the next one down (FileNotFoundError): the put makes them again."""
+    driver = LocalDriver(tmp_path)
+    real_mkdir = Path.mkdir
+    pruned: list[Path] = []
+
+    def mkdir(self: Path, *args: Any, **kwargs: Any) -> None:
+        if self.name == "leaf" and not pruned:
+            pruned.append(self)
+            raise FileNotFoundError(2, "a parent was pruned meanwhile", str(self))
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    driver.put("a/b/leaf/key", b"data", precondition=CREATE_ONLY)
+    assert pruned and driver.get("a/b/leaf/key") == b"data"

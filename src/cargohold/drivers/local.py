@@ -236,8 +236,10 @@ class LocalDriver:
         for _ in range(8):
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            except FileExistsError:
-                continue  # it existed, then was pruned before mkdir could check it: again
+            except (FileExistsError, FileNotFoundError):
+                # It existed, then was pruned before mkdir could check it; or a folder above
+                # it that mkdir had just made was pruned before it could make the next: again.
+                continue
             try:
                 if create_only:
                     os.link(src, path)

@@ -88,6 +88,11 @@ class _Window:
     nbytes: int
 
 
+def _succeeded(future: Future[bytes]) -> bool:
+    """Done with a result (never waits)."""
+    return future.done() and not future.cancelled() and future.exception() is None
+
+
 class ReadAhead:
     """Sequential-read detection and the windows of one blob (see the module docstring)."""
 
@@ -176,22 +181,10 @@ class ReadAhead:
         index = offset // self.window
         if length <= 0 or (end - 1) // self.window != index:
             return None
-        with self._lock:
-            if self._closed or offset not in self._cursors:
-                return None
-            win = self._windows.get(index)
-            future = win.future if win is not None else None
-            if future is None or not future.done() or future.cancelled():
-                return None
-            if future.exception() is not None:
-                return None  # ``read`` forgets the window and raises
-            windows = self._windows
-            for ahead in range(index + 1, min(index + self.depth, self._last_index()) + 1):
-                if ahead not in windows:
-                    return None
-            self._note_cursor(offset, end)
-            windows.move_to_end(index)
-        piece = future.result()
+        win = self._continuing(offset, end, index, fetched=True)
+        if win is None:
+            return None
+        piece = win.future.result()
         if end == index * self.window + self._span(index):
             self._drop_behind()
         return self._cut(offset, end, index, [piece])
@@ -207,15 +200,20 @@ class ReadAhead:
 
     # -- under the lock ---------------------------------------------------------------------
 
-    def _continuing(self, offset: int, end: int, index: int) -> _Window | None:
+    def _continuing(
+        self, offset: int, end: int, index: int, *, fetched: bool = False
+    ) -> _Window | None:
         """Window ``index`` if ``[offset, end)`` continues a stream inside it and the windows
-        ahead are all held (nothing to fetch or evict); the read is then noted. Else None."""
+        ahead are all held (nothing to fetch or evict), and with ``fetched`` if its bytes are
+        in (its fetch succeeded); the read is then noted. Else None, and nothing is noted."""
         with self._lock:
             if self._closed or offset not in self._cursors:
                 return None
             win = self._windows.get(index)
             if win is None:
                 return None
+            if fetched and not _succeeded(win.future):
+                return None  # not yet; or ``read`` forgets the failed window and raises
             windows = self._windows
             for ahead in range(index + 1, min(index + self.depth, self._last_index()) + 1):
                 if ahead not in windows:

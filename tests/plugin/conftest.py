@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,13 +64,20 @@ def shared_plugin_store_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
-@pytest.fixture
-def served(plugin_store_url: str) -> Iterator[Served]:
-    s = start_served(plugin_store_url)
+@contextlib.contextmanager
+def serving(url: str, engine: str | None = None) -> Iterator[Served]:
+    """``start_served`` for the length of a ``with`` block."""
+    s = start_served(url, engine=engine)
     try:
         yield s
     finally:
         stop_served(s)
+
+
+@pytest.fixture
+def served(plugin_store_url: str) -> Iterator[Served]:
+    with serving(plugin_store_url) as s:
+        yield s
 
 
 @pytest.fixture(scope="session")

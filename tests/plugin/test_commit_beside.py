@@ -15,18 +15,15 @@ from cargohold.errors import NotFoundError, UnavailableError
 from cargohold.plugin.gen import content_pb2 as pb
 from cargohold.testing.helpers import random_bytes
 
-from .conftest import Served, start_served, stop_served
+from .conftest import Served, serving
 from .test_request_cost import _stream
 from .test_rpcs import code_of, sha
 
 
 @pytest.fixture
 def file_served(file_store_url: str) -> Iterator[Served]:
-    s = start_served(file_store_url)
-    try:
+    with serving(file_store_url) as s:
         yield s
-    finally:
-        stop_served(s)
 
 
 def test_the_claim_goes_out_beside_the_lease_renewal(

@@ -8,7 +8,6 @@ a fast path that fails (its handler then runs).
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,24 +15,20 @@ from typing import Any
 import grpc
 import pytest
 
-from cargohold import Descriptor
 from cargohold.plugin.calls import Call, CallTracker
 from cargohold.plugin.gen import content_pb2 as pb
-from cargohold.store import Store
 from cargohold.testing.helpers import digest_of, random_bytes
 
-from .conftest import Served, start_served, stop_served
+from .conftest import Served, serving
+from .test_read_shared import _put, read_concurrently
 
 PIECE = 32 * 1024
 
 
 @pytest.fixture
 def h2_served(plugin_store_url: str) -> Iterator[Served]:
-    s = start_served(plugin_store_url, engine="h2")
-    try:
+    with serving(plugin_store_url, engine="h2") as s:
         yield s
-    finally:
-        stop_served(s)
 
 
 class _Counting:
@@ -52,14 +47,6 @@ class _Counting:
         else:
             self.answered += 1
         return response
-
-
-def _put(store: Store, data: bytes) -> str:
-    digest = digest_of(data)
-    with store.writer(f"put-{digest}", Descriptor(digest=digest, size=len(data))) as writer:
-        writer.write(data)
-        writer.commit(len(data), digest)
-    return digest
 
 
 def _read(served: Served, digest: str, offset: int, size: int) -> list[pb.ReadContentResponse]:
@@ -101,15 +88,9 @@ def test_random_interleaved_and_concurrent_readers(h2_served: Served) -> None:
     data = random_bytes(int(1.5 * store.part_size) + 5, seed=72)
     digest = _put(store, data)
     counting = _Counting(h2_served)
-    got: dict[int, bytes] = {}
-    starts = [0, 0, 12_345, len(data) // 2]
-
-    def run(n: int) -> None:
-        got[n] = _sequential(h2_served, digest, len(data), starts[n])
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(starts))]
-    for t in threads:
-        t.start()
+    readers = read_concurrently(
+        lambda start: _sequential(h2_served, digest, len(data), start), data
+    )
     rng = random.Random(72)
     for _ in range(60):  # random reads meanwhile, also at and past the end
         offset = rng.randrange(0, len(data) + 10)
@@ -121,10 +102,7 @@ def test_random_interleaved_and_concurrent_readers(h2_served: Served) -> None:
             continue
         want = data[offset : offset + size] if size else data[offset:]
         assert b"".join(m.data for m in _read(h2_served, digest, offset, size)) == want
-    for t in threads:
-        t.join(timeout=120)
-    for n, start in enumerate(starts):
-        assert got[n] == data[start:], n
+    readers.check()
     assert counting.answered > 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -50,22 +51,36 @@ def test_short_reads_of_one_blob_share_window_gets(served: Served) -> None:
     assert calls.get("head", 0) <= 2, calls  # one to open, one for the pass from offset 0
 
 
+class read_concurrently:
+    """Four readers of one blob at once, from 0 (twice), from inside the first window and
+    from the middle, each reading ``read(start)`` to the end on a thread of its own; ``check``
+    waits for them (120 s at most) and compares what each read with the blob."""
+
+    def __init__(self, read: Callable[[int], bytes], data: bytes) -> None:
+        self.data = data
+        self.starts = [0, 0, 12_345, len(data) // 2]
+        self.got: dict[int, bytes] = {}
+
+        def run(n: int) -> None:
+            self.got[n] = read(self.starts[n])
+
+        self.threads = [threading.Thread(target=run, args=(n,)) for n in range(4)]
+        for t in self.threads:
+            t.start()
+
+    def check(self) -> None:
+        for t in self.threads:
+            t.join(timeout=120)
+        for n, start in enumerate(self.starts):
+            assert self.got.get(n) == self.data[start:], n
+
+
 def test_concurrent_rpc_readers_of_one_blob(served: Served) -> None:
     data = random_bytes(int(1.5 * served.store.part_size) + 5, seed=32)
     digest = _put(served.store, data)
-    got: dict[int, bytes] = {}
-    starts = [0, 0, 12_345, len(data) // 2]
-
-    def run(n: int) -> None:
-        got[n] = _read_like_containerd(served, digest, len(data), starts[n])
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(starts))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    for n, start in enumerate(starts):
-        assert got[n] == data[start:], n
+    read_concurrently(
+        lambda start: _read_like_containerd(served, digest, len(data), start), data
+    ).check()
 
 
 def test_a_deleted_blob_is_not_served_from_the_cache(served: Served) -> None:

@@ -13,6 +13,7 @@ import pytest
 from cargohold.drivers.base import IfMatch
 from cargohold.errors import NotFoundError, UnavailableError
 from cargohold.plugin.gen import content_pb2 as pb
+from cargohold.plugin.server import ENGINES
 from cargohold.testing.helpers import random_bytes
 
 from .conftest import Served, serving
@@ -92,3 +93,49 @@ def test_a_commit_that_fails_its_check_leaves_no_holder_record(file_served: Serv
     assert code == grpc.StatusCode.FAILED_PRECONDITION
     held = file_served.server.holdings.held()
     assert sha(data) not in held and wrong not in held
+
+
+STATUS_OF_ANSWERED = pb.StatusRequest(ref="default/1/answered")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_commit_is_answered_before_the_ingestion_is_removed(
+    file_store_url: str, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serving(file_store_url, engine=engine) as file_served:
+        _answered_before_removed(file_served, monkeypatch)
+
+
+def _answered_before_removed(file_served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = file_served.store
+    driver = store.driver
+    delete = driver.delete
+    answered = threading.Event()
+    removed_after_answer: list[bool] = []
+
+    def waiting_delete(key: str, *args: Any, **kwargs: Any) -> None:
+        if key.startswith(store.layout.ingestions) and key.endswith(("/state", "/lock")):
+            # The ingestion's records (not its staged bytes, which publishing moves) wait
+            # (5 s at most) for the COMMIT's answer: a removal before it would wait in vain.
+            removed_after_answer.append(answered.wait(5))
+        delete(key, *args, **kwargs)
+
+    monkeypatch.setattr(driver, "delete", waiting_delete)
+    data = random_bytes(3 * store.part_size + 11, seed=84)
+    replies = file_served.stub.Write(_stream("default/1/answered", data))
+    for reply in replies:
+        if reply.action == pb.STAT and reply.offset == 0:  # opened: the ingestion is listed
+            status = file_served.stub.Status(STATUS_OF_ANSWERED)
+            assert status.status.ref == "default/1/answered"
+        if reply.action == pb.COMMIT:
+            assert reply.digest == sha(data)
+            assert store.info(sha(data)).size == len(data)  # published before the answer
+            # The ingestion is over for every client of this node, its records still there.
+            assert [obj.key for obj in driver.list(store.layout.ingestions)]
+            code = code_of(lambda: file_served.stub.Status(STATUS_OF_ANSWERED))
+            assert code == grpc.StatusCode.NOT_FOUND
+            listed = file_served.stub.ListStatuses(pb.ListStatusesRequest())
+            assert list(listed.statuses) == []
+            answered.set()
+    assert removed_after_answer and all(removed_after_answer)
+    assert [obj.key for obj in driver.list(store.layout.ingestions)] == []

@@ -37,6 +37,11 @@ __all__ = ["abort_ingestion", "ingestion_status", "list_ingestions", "open_write
 _log = logging.getLogger("cargohold.store")  # a restart is news of Store.writer: its logger
 
 
+RETIRED_WAIT = 30.0
+"""How long an abort waits for a writer of this process that committed its ref and is removing
+the ingestion's records (see ``Writer.commit``'s ``defer_removal``)."""
+
+
 # -- opening -------------------------------------------------------------------------------
 
 
@@ -184,6 +189,8 @@ def ingestion_status(ctx: IngestContext, ref: str) -> Status:
     """The status of ingestion ``ref``: its writer's snapshot in this process, else its state."""
     live = ctx.writers.get(ref)
     if live is not None:
+        if live.retired:
+            raise NotFoundError(f"no ingestion for ref {ref!r} (it was just committed)")
         return live.status()
     loaded = load_state(ctx, ref, with_tail=False)
     if loaded is not None:
@@ -202,7 +209,9 @@ def ingestion_status(ctx: IngestContext, ref: str) -> Status:
 
 def list_ingestions(ctx: IngestContext) -> list[Status]:
     """The status of every ingestion, in listing order (snapshots: no lock, no wait)."""
-    live = {ref: w.status() for ref, w in ctx.writers.snapshot()}
+    writers = ctx.writers.snapshot()
+    live = {ref: w.status() for ref, w in writers if not w.retired}
+    over = {ref for ref, w in writers if w.retired}
     found: list[Status] = []
     for state_key, lock_key in _ingestion_keys(ctx):
         if state_key is not None:
@@ -211,7 +220,7 @@ def list_ingestions(ctx: IngestContext) -> list[Status]:
         else:
             assert lock_key is not None
             record = load_lock_record(ctx, lock_key)  # none saved yet: its first record
-        if record is not None:
+        if record is not None and record.ref not in over:
             found.append(live.get(record.ref, record.status()))
     return found
 
@@ -237,7 +246,13 @@ def _ingestion_keys(ctx: IngestContext) -> Iterator[tuple[str | None, str | None
 
 
 def abort_ingestion(ctx: IngestContext, ref: str) -> None:
-    """Remove ingestion ``ref`` and everything uploaded for it; NotFoundError if none."""
+    """Remove ingestion ``ref`` and everything uploaded for it; NotFoundError if none.
+
+    A writer of this process that committed ``ref`` and is still removing its records is
+    waited for (bounded): the ingestion is over, and the abort then finds nothing."""
+    retiring = ctx.writers.get(ref)
+    if retiring is not None and retiring.retired:
+        ctx.writers.wait_until_free(ref, RETIRED_WAIT, ctx.clock)
     loaded = load_state(ctx, ref, with_tail=False)
     live = ctx.writers.pop(ref)
     if live is not None:

@@ -1,8 +1,9 @@
 """The writers of this process by ref: shared by the store and its writers.
 
 A store answers ``status`` and ``list_statuses`` from the writers it has open (their snapshots are
-newer than their saved state), lets ``abort`` reach a writer of this process, and lets a reopen of
-a ref wait (bounded) for a writer of this process that is still closing it.
+newer than their saved state; a retired writer's ingestion is over, whatever its records still
+say), lets ``abort`` reach a writer of this process, and lets a reopen or an abort of a ref wait
+(bounded) for a writer of this process that is still closing it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ class RegisteredWriter(Protocol):
     @property
     def closing(self) -> bool:
         """Whether the writer is closing (or has closed): a reopen waits longer for it."""
+        ...
+
+    @property
+    def retired(self) -> bool:
+        """Whether the writer committed and only its records' removal is left (never waits):
+        the ingestion no longer counts as one."""
         ...
 
     def status(self) -> Status:

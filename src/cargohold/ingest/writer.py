@@ -92,6 +92,7 @@ class Writer:
         self._aborted = False
         self._torn: str | None = None
         self._closing = False
+        self._retired = False
         self._lock = threading.RLock()
         self._status_lock = threading.Lock()
         self._snap = record.status()
@@ -127,6 +128,12 @@ class Writer:
     def status(self) -> Status:
         """The ingestion's status as this writer sees it: a snapshot, never waits."""
         return self._snap
+
+    @property
+    def retired(self) -> bool:
+        """Committed with ``defer_removal``: the ingestion is over, though its records are
+        removed only by the ``close`` that follows (never waits)."""
+        return self._retired
 
     def digest(self) -> str:
         """Digest of every byte written so far."""
@@ -371,9 +378,23 @@ class Writer:
         self._closing = True
         try:
             with self._lock:
-                self._close_locked()
+                if self._retired:
+                    self._remove_retired()
+                else:
+                    self._close_locked()
         finally:
             self._release()
+
+    def _remove_retired(self) -> None:
+        """The removal a ``defer_removal`` commit left to ``close``. The commit has been
+        reported already, so a failure is only logged: what is left behind (a state object,
+        a lease) expires or is replaced like that of a process that died here."""
+        if self._closed:
+            return
+        try:
+            self._remove()
+        except ContentError as exc:
+            _log.warning("removing committed ingestion %r's records failed: %s", self._ref, exc)
 
     def _close_locked(self) -> None:
         if self._closed:
@@ -421,8 +442,10 @@ class Writer:
         *,
         published: Callable[[], None] | None = None,
         ready: Callable[[], None] | None = None,
+        defer_removal: bool = False,
     ) -> None:
-        """Verify size and digest, then publish the blob atomically; always closes.
+        """Verify size and digest, then publish the blob atomically; always closes, unless
+        ``defer_removal`` (below).
 
         ``published`` is called once the blob and its labels are visible, before the
         ingestion's own records are removed (it must return at once: the writer's lock is
@@ -430,20 +453,31 @@ class Writer:
         ``ready`` is called once the bytes are checked and the lease renewed, before anything
         is published or looked up: it waits (boundedly) for work the caller started beside
         the commit, and fails the commit by raising (nothing is published then).
+
+        With ``defer_removal``, a successful commit returns once the blob is published and
+        leaves the removal of the ingestion's records (state, then lease) to the ``close``
+        that must follow, so that a caller can answer first. Until then the writer is
+        ``retired``: this process's status and list_statuses no longer show the ref, and a
+        reopen or an abort of it waits for that close. A failed commit closes as always.
         """
         self._closing = True
+        retired = False
         try:
             with self._lock:
                 try:
                     self._check_usable()
                     self._commit(size, expected, labels, published, ready)
+                    retired = self._retired = defer_removal
+                    if not retired:
+                        self._remove()
                 finally:
-                    if not self._closed:
+                    if not self._closed and not retired:
                         # The commit's own error (if any) is the one to report.
                         with contextlib.suppress(ContentError):
                             self._close_locked()
         finally:
-            self._release()
+            if not retired:
+                self._release()
 
     # -- commit --------------------------------------------------------------------------
 
@@ -487,7 +521,6 @@ class Writer:
             ctx.labels.write_at(blob_key, etag, record)
         if published is not None:
             published()
-        self._remove()
 
     def _drop_wrong_hint(self, actual: str) -> None:
         """The bytes do not have the hinted digest. Parts uploaded for the hint's key can never

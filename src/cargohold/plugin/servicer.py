@@ -394,10 +394,14 @@ class _WriteSession:
 
         # No HEAD of the blob here: the writer's commit answers AlreadyExists itself (its
         # create-only publish, or its own check before a session at a staging key) and then
-        # removes the ingestion, as an abort would.
+        # removes the ingestion, as an abort would. A commit that publishes leaves the removal
+        # of the ingestion's state and lease to the stream's close, after this answer: the
+        # client (inside containerd's metadata lock) waits for the blob, not for that.
         labels = dict(req.labels) if req.labels else None
         try:
-            self._writer.commit(self._total, self._expected, labels, ready=ready)
+            self._writer.commit(
+                self._total, self._expected, labels, ready=ready, defer_removal=True
+            )
             _log.info("blob committed", extra={"digest": digest})
         except AlreadyExistsError:
             ready()  # the claim's own error, if it failed; else this node now holds the blob

@@ -99,6 +99,7 @@ class Holdings:
         self._stale_after = stale_after
         self._sleep = sleep
         self._claimed: set[str] = set()
+        self._relied: set[str] = set()  # claimed, and some caller answered from the claim
         self._claimed_lock = threading.Lock()
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
 
@@ -129,16 +130,26 @@ class Holdings:
         with self._claimed_lock:
             return digest in self._claimed
 
+    def _relied_on(self, digest: str) -> bool:
+        """True if this process holds ``digest`` already; the hold is then relied on (a
+        caller answers from it), so ``forget`` leaves it."""
+        with self._claimed_lock:
+            if digest not in self._claimed:
+                return False
+            self._relied.add(digest)
+            return True
+
     def claim(self, digest: str) -> bool:
         """Record that this node holds ``digest``; True if the record was new to this process.
 
         Returns only when no deletion of the blob is in progress, so a blob that exists after
-        this call stays until this node releases it.
+        this call stays until this node releases it. A caller that got True and then fails
+        (the blob is absent, its commit failed) takes the record back with ``forget``.
         """
-        if self.holds_cached(digest):
+        if self._relied_on(digest):
             return False
         with self._lock(digest):
-            if self.holds_cached(digest):
+            if self._relied_on(digest):
                 return False
             body = json.dumps({"node": self.node_id, "claimed_at": _now()}).encode()
             self._driver.put(f"{self._dir(digest)}/{self.node_id}", body)
@@ -148,9 +159,13 @@ class Holdings:
             return True
 
     def forget(self, digest: str) -> None:
-        """Drop this node's record without touching the blob (used when the blob is absent)."""
+        """Take back a record that ``claim`` has just written (True) for a caller that failed,
+        without touching the blob. Once another caller has been answered from the hold (its
+        ``claim`` found it held), the record stays: that caller's blob relies on it."""
         with self._lock(digest):
             with self._claimed_lock:
+                if digest in self._relied:
+                    return
                 self._claimed.discard(digest)
             self._driver.delete(f"{self._dir(digest)}/{self.node_id}")
 
@@ -166,10 +181,12 @@ class Holdings:
             except NotFoundError:
                 with self._claimed_lock:
                     self._claimed.discard(digest)
+                    self._relied.discard(digest)
                 msg = f"content {digest} is not held by node {self.node_id}"
                 raise NotFoundError(msg) from None
             with self._claimed_lock:
                 self._claimed.discard(digest)
+                self._relied.discard(digest)
             self._driver.delete(own)
             self._delete_if_unheld(digest)
 

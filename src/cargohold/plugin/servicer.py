@@ -110,8 +110,8 @@ class ContentServicer(pb_grpc.ContentServicer):
         """Info of a blob that this node now holds (claimed once, before it can vanish)."""
         held = self._holdings.holds_cached(digest)  # committed or read here: most likely there
         info = self._store.info(digest, expect_present=held)
-        if held:
-            return info_to_pb(info)
+        # Held already: ``claim`` costs no request and marks the hold as relied on. Else it
+        # writes the record, and the blob is looked at once more after it.
         if self._holdings.claim(digest):
             try:
                 info = self._store.info(digest)  # re-check: a deletion may have just finished

@@ -4,6 +4,7 @@ lease renewal, and publishes only once both are done."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -139,3 +140,25 @@ def _answered_before_removed(file_served: Served, monkeypatch: pytest.MonkeyPatc
             answered.set()
     assert removed_after_answer and all(removed_after_answer)
     assert [obj.key for obj in driver.list(store.layout.ingestions)] == []
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_client_gone_right_after_the_commit_answer_leaves_no_ingestion(
+    file_store_url: str, engine: str
+) -> None:
+    with serving(file_store_url, engine=engine) as served:
+        store = served.store
+        data = random_bytes(2 * store.part_size + 5, seed=85)
+        call = served.stub.Write(_stream("default/1/gone", data))
+        for reply in call:
+            if reply.action == pb.COMMIT:
+                call.cancel()  # at once: the removal is still to come
+                break
+        assert store.info(sha(data)).size == len(data)
+        deadline = time.monotonic() + 30
+        while [obj.key for obj in store.driver.list(store.layout.ingestions)]:
+            assert time.monotonic() < deadline, "the ingestion's records were left behind"
+            time.sleep(0.05)
+        # The ref is free again: a new ingestion of it starts from zero and commits.
+        replies = list(served.stub.Write(_stream("default/1/gone", data[:100])))
+        assert replies[-1].action == pb.COMMIT and replies[-1].digest == sha(data[:100])

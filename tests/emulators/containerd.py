@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +149,24 @@ def containerd_process(host_dir: Path, content_socket: Path | None, *, name: str
 
     argv = [containerd_bin, "--config", str(config), "--log-level", "debug"]
     with running(argv, ready, name=name, log_dir=LOG_DIR, timeout=60):
+        _wait_for_startup_gc(LOG_DIR / f"{name}.log")
         yield host
+
+
+STARTUP_GC_SECONDS = 30.0
+
+
+def _wait_for_startup_gc(log: Path) -> None:
+    """Wait (bounded) for the collection containerd runs ``startup_delay`` after it starts.
+
+    A test that writes content no image or lease references (``ctr content ingest``) right
+    after the daemon answers would otherwise race that collection, which removes it.
+    """
+    deadline = time.monotonic() + STARTUP_GC_SECONDS
+    while 'msg="garbage collected"' not in log.read_text(errors="replace"):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"containerd ran no startup GC in {STARTUP_GC_SECONDS} s: {log}")
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -68,7 +68,9 @@ def host(
     """A containerd on ``store_url`` through ``cargohold serve`` (builtin store when None),
     with ``serve_args`` added to its command line.
 
-    A ``store_url`` of ``stub:MODE`` runs ``stub_content_server.py`` in that mode instead.
+    A ``store_url`` of ``stub:MODE`` runs ``stub_content_server.py`` in that mode instead, and
+    ``gofloor:BINARY`` runs that build of ``benchmarks/gofloor`` (containerd's own content
+    service on a local directory).
     Yields the host and the serve process's PID (0 for the builtin store).
     """
     with (
@@ -81,6 +83,9 @@ def host(
             if store_url.startswith("stub:"):
                 argv = [sys.executable, str(STUB), str(sock), store_url[5:]]
                 serve = running(argv, sock.exists, name=f"{name}-stub", log_dir=LOG_DIR)
+            elif store_url.startswith("gofloor:"):
+                argv = [store_url[8:], str(sock), str(host_dir / "floor")]
+                serve = running(argv, sock.exists, name=f"{name}-gofloor", log_dir=LOG_DIR)
             elif serve_args:  # serve_process's command line plus these
                 argv = [sys.executable, "-m", "cargohold.plugin", "--address", f"unix://{sock}",
                         "--store", store_url, "--node-id", "bench", *serve_args]  # fmt: skip

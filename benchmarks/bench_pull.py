@@ -1,7 +1,7 @@
 """Pulls through the plugin: ``ctr images pull`` with unpacking, from a local registry.
 
     python benchmarks/bench_pull.py [--layers 4x32] [--delays 0,20] [--engines h2,grpcio]
-                                    [--repeat N]
+                                    [--floor] [--repeat N]
 
 Pushes an image of random layers to Debian's ``docker-registry`` on 127.0.0.1 (``skopeo
 copy``), then times ``ctr images pull --plain-http --snapshotter native`` on fresh containerds:
@@ -13,6 +13,11 @@ copy``), then times ``ctr images pull --plain-http --snapshotter native`` on fre
   same blobs to the same S3 (through the same proxy) with boto3's ``upload_file`` (8 MiB parts,
   4 threads), the two times added.
 
+With ``--floor`` it also pulls through ``benchmarks/gofloor``: containerd's own content service
+(Go) on a local directory, as the proxy plugin. No object store, no Python: it is the floor under
+any proxy content plugin on this machine, compared with the builtin store and with each S3
+baseline.
+
 The pull includes the unpack, which reads every layer back through the content store. CPU
 s/GiB is that of the ``cargohold serve`` process (the S3 client) and, for the baseline, of the
 boto3 upload alone. Every process started here is stopped by PID.
@@ -21,8 +26,11 @@ boto3 upload alone. Every process started here is stopped by PID.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import functools
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -47,6 +55,7 @@ from _common import (
 )
 from _registry import push, registry
 from bench_containerd import host, moto_store
+from tests.plugin.gorunner import go_build
 from tests.plugin.oci import build_image
 
 BASE = "builtin"
@@ -67,6 +76,14 @@ def child(step: dict[str, Any]) -> None:
         for path in files:
             client.upload_file(str(path), "bench", f"boto3/{path.name}", Config=config)
     emit(sum(p.stat().st_size for p in files), took[0])
+
+
+@functools.cache
+def gofloor_binary() -> Path:
+    """``benchmarks/gofloor`` built offline against Debian's containerd sources."""
+    work = Path(tempfile.mkdtemp(prefix="chb-gofloor-"))
+    atexit.register(shutil.rmtree, work, True)
+    return go_build(Path(__file__).resolve().parent / "gofloor", work, "gofloor", test=False)
 
 
 def pull(
@@ -115,6 +132,11 @@ def measure(args: argparse.Namespace) -> list[Row]:
         ref = f"{reg}/{REF}"
         push(archive, ref)
         builtin = pull(None, "pull-builtin", ref, nbytes)
+        floor = None
+        if args.floor:
+            floor = pull(f"gofloor:{gofloor_binary()}", "pull-gofloor", ref, nbytes)
+            case = "gofloor (containerd's content service, local disk)"
+            rows.append(Row(case, f"pull + unpack {args.layers} MiB", floor, builtin))
         for engine in args.engines.split(","):
             tag = f", --engine {engine}"
             with tempfile.TemporaryDirectory(prefix="chb-pull-store-") as store_dir:
@@ -131,6 +153,9 @@ def measure(args: argparse.Namespace) -> list[Row]:
                 )  # fmt: skip
                 case = f"s3 (moto) @ {delay:g} ms{tag}"
                 rows.append(Row(case, "pull + unpack vs builtin pull + boto3", ours, base))
+                if floor is not None and engine == args.engines.split(",")[0]:
+                    case = f"gofloor vs s3 @ {delay:g} ms baseline"
+                    rows.append(Row(case, "pull + unpack vs builtin pull + boto3", floor, base))
     return rows
 
 
@@ -140,6 +165,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--delays", default="0,20", help="ms before each S3 request, per S3 case")
     p.add_argument(
         "--engines", default="h2", help="serve engines to run, comma-separated (h2,grpcio)"
+    )
+    p.add_argument(
+        "--floor",
+        action="store_true",
+        help="also pull through containerd's own content service (benchmarks/gofloor)",
     )
     return p
 

@@ -1,7 +1,7 @@
 """CPU per Read RPC: a blob read in 32 KiB Read RPCs, one after another, as containerd unpacks.
 
-    python benchmarks/bench_read_rpc.py [--server cargohold|cargohold-h2|stub] [--size-mib 32]
-                                        [--piece-kib 32]
+    python benchmarks/bench_read_rpc.py [--server cargohold|cargohold-h2|stub|gofloor]
+                                        [--client python|go] [--size-mib 32] [--piece-kib 32]
                                         [--passes 3] [--profile OUT.svg]
 
 Starts ``cargohold serve`` on a file:// store holding one random blob (``cargohold-h2``: with
@@ -13,14 +13,23 @@ cancelling the call without waiting for its status. Prints the server process's 
 (user + system, from /proc) and the wall time per RPC, per pass. ``--profile`` records the
 server with py-spy during the passes (a flame graph). Every process started here is stopped by
 PID.
+
+``--server gofloor`` serves the blob with containerd's own content service over its local
+store (``benchmarks/gofloor``, Go). ``--client go`` reads with containerd's own proxy client
+instead of grpcio's (``benchmarks/goread``, built offline against Debian's containerd sources;
+it checks the digest of what it read), and also prints that client's CPU per RPC.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import functools
 import hashlib
 import os
+import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +45,9 @@ from cargohold import open_store
 from cargohold.plugin.gen import content_pb2 as pb
 from cargohold.plugin.gen import content_pb2_grpc as pb_grpc
 from cargohold.types import Descriptor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.plugin.gorunner import go_build
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -57,10 +69,41 @@ def _store_blob(store_url: str, data: bytes) -> str:
     return digest
 
 
+@functools.cache
+def _go_program(name: str) -> Path:
+    """``benchmarks/NAME`` built offline against Debian's containerd sources."""
+    work = Path(tempfile.mkdtemp(prefix=f"chb-{name}-"))
+    atexit.register(shutil.rmtree, work, True)
+    return go_build(Path(__file__).resolve().parent / name, work, name, test=False)
+
+
+def go_read_pass(sock: Path, digest: str, size: int, piece: int) -> tuple[int, float]:
+    """One pass with containerd's proxy client (``goread``): its RPCs and its CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [str(_go_program("goread")), str(sock), digest, str(size), str(piece)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"goread failed: {done.stderr}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return int(done.stdout.split()[0]), cpu
+
+
 @contextlib.contextmanager
 def _server(kind: str, work: Path, data: bytes) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     sock = work / "content.sock"
-    if kind.startswith("stub"):
+    if kind == "gofloor":
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs = work / "floor" / "blobs" / "sha256"
+        blobs.mkdir(parents=True)
+        (blobs / digest[7:]).write_bytes(data)
+        cmd = [str(_go_program("gofloor")), str(sock), str(work / "floor")]
+    elif kind.startswith("stub"):
         cmd = [sys.executable, str(REPO / "benchmarks" / "stub_content_server.py"), str(sock)]
         cmd.append("read-aio" if kind == "stub-aio" else "read")
         digest = "sha256:" + "0" * 64
@@ -133,8 +176,11 @@ def read_pass(
 def main() -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument(
-        "--server", choices=("cargohold", "cargohold-h2", "stub", "stub-aio"), default="cargohold"
+        "--server",
+        choices=("cargohold", "cargohold-h2", "stub", "stub-aio", "gofloor"),
+        default="cargohold",
     )
+    p.add_argument("--client", choices=("python", "go"), default="python")
     p.add_argument("--size-mib", type=int, default=32)
     p.add_argument("--piece-kib", type=int, default=32)
     p.add_argument("--passes", type=int, default=3)
@@ -142,6 +188,8 @@ def main() -> None:
     p.add_argument("--profile", help="py-spy flame graph of the server during the passes")
     p.add_argument("--spy-args", nargs="*", default=[], help="more py-spy record arguments")
     args = p.parse_args()
+    if args.client == "go" and args.server.startswith("stub"):
+        p.error("--client go checks the blob's digest: use a real server, not the stub")
     size, piece = args.size_mib << 20, args.piece_kib << 10
     data = os.urandom(size)
     with (
@@ -159,12 +207,17 @@ def main() -> None:
             time.sleep(1.0)
         for n in range(args.passes):
             cpu, wall = cpu_seconds(proc.pid), time.monotonic()
-            rpcs = read_pass(stub, digest, size, piece, not args.await_status)
+            client = ""
+            if args.client == "go":
+                rpcs, client_cpu = go_read_pass(Path(tmp) / "content.sock", digest, size, piece)
+                client = f", client CPU {client_cpu * 1e6 / rpcs:.0f} us/RPC"
+            else:
+                rpcs = read_pass(stub, digest, size, piece, not args.await_status)
             cpu, wall = cpu_seconds(proc.pid) - cpu, time.monotonic() - wall
             print(
                 f"{args.server} pass {n + 1}: {rpcs} RPCs, server CPU {cpu * 1e6 / rpcs:.0f}"
                 f" us/RPC ({cpu * (1 << 30) / size:.1f} s/GiB), wall {wall * 1e6 / rpcs:.0f}"
-                " us/RPC",
+                f" us/RPC{client}",
                 flush=True,
             )
         if spy is not None:

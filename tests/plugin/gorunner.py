@@ -35,28 +35,33 @@ GO_SOURCES = REPO / "tests" / "gosuite"
 LOG_DIR = REPO / "test-logs" / "gosuite"
 GOCODE = Path("/usr/share/gocode")
 CONTAINERD_SRC = GOCODE / "src" / "github.com" / "containerd" / "containerd"
-IMPORT_PATH = "cargohold.test/gosuite"
+IMPORT_PATH = "cargohold.test"
 # Kept between runs (.tools/ is ignored by git): a warm cache builds in a second or two.
 GO_CACHE = REPO / ".tools" / "go-build-cache"
 SOCKET_ENV = "CARGOHOLD_GOSUITE_SOCKET"
 
 
-def build_test_binary(workdir: Path) -> Path:
-    """``go test -c`` the harness in a private GOPATH next to Debian's; return the binary."""
+class GoBuildError(RuntimeError):
+    """The Go toolchain or containerd's sources are missing, or the build failed."""
+
+
+def go_build(sources: Path, workdir: Path, output: str, *, test: bool) -> Path:
+    """Build the Go package in ``sources`` offline, in GOPATH mode, in a private GOPATH next
+    to Debian's; return the binary (``go test -c`` with ``test``, else ``go build``)."""
     go = shutil.which("go")
     if go is None:
-        pytest.fail("go not found: run .ci/install/go.sh (Debian's golang-go)")
+        raise GoBuildError("go not found: run .ci/install/go.sh (Debian's golang-go)")
     if not (CONTAINERD_SRC / "content" / "testsuite" / "testsuite.go").is_file():
-        pytest.fail(
+        raise GoBuildError(
             f"containerd sources not found under {CONTAINERD_SRC}: run .ci/install/go.sh "
             "(Debian's golang-github-containerd-containerd-dev)"
         )
     gopath = workdir / "gopath"
-    package = gopath / "src" / IMPORT_PATH
+    package = gopath / "src" / IMPORT_PATH / sources.name
     package.mkdir(parents=True)
-    for source in GO_SOURCES.glob("*.go"):
+    for source in sources.glob("*.go"):
         shutil.copy2(source, package / source.name)
-    binary = workdir / "gosuite.test"
+    binary = workdir / output
     env = {
         **os.environ,
         "GO111MODULE": "off",
@@ -66,8 +71,9 @@ def build_test_binary(workdir: Path) -> Path:
         "GOCACHE": str(GO_CACHE),
         "CGO_ENABLED": "0",
     }
+    argv = [go, "test", "-c"] if test else [go, "build"]
     built = subprocess.run(
-        [go, "test", "-c", "-o", str(binary), "."],
+        [*argv, "-o", str(binary), "."],
         cwd=package,
         env=env,
         capture_output=True,
@@ -76,8 +82,17 @@ def build_test_binary(workdir: Path) -> Path:
         check=False,
     )
     if built.returncode != 0:
-        pytest.fail(f"building the Go harness failed:\n{built.stdout}\n{built.stderr}")
+        raise GoBuildError(f"building {sources.name} failed:\n{built.stdout}\n{built.stderr}")
     return binary
+
+
+def build_test_binary(workdir: Path) -> Path:
+    """``go test -c`` the harness (tests/gosuite); return the binary. Fails the test if it
+    cannot be built: a missing toolchain is a failure, never a skip."""
+    try:
+        return go_build(GO_SOURCES, workdir, "gosuite.test", test=True)
+    except GoBuildError as exc:
+        pytest.fail(str(exc))
 
 
 @dataclass

@@ -4,11 +4,11 @@
 
 Runs bench_s3 (256 MiB and 1 GiB), bench_azure (256 MiB), bench_gcs (256 MiB) and
 bench_containerd (builtin, file:// and S3), each at 0 and 20 ms per request, bench_pull
-(pulls with unpacking from a local registry) and bench_copy (an image, file:// to S3) with
-their defaults, ``--repeat`` times each; every run starts its own moto server / Azurite /
-fake-gcs-server / containerd / registry on 127.0.0.1 and stops it by PID before the next one
-starts. Prints each run's table, the spread over the runs, and at the end every benchmark's
-spread table again.
+(pulls with unpacking from a local registry, and the floor under any proxy plugin) and
+bench_copy (an image, file:// to S3) with their defaults, ``--repeat`` times each; every run
+starts its own moto server / Azurite / fake-gcs-server / containerd / registry on 127.0.0.1 and
+stops it by PID before the next one starts. Prints each run's table, the spread over the runs,
+and at the end every benchmark's spread table again.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ BENCHES = {  # name: (module, its own arguments)
     "azure": (bench_azure, []),
     "gcs": (bench_gcs, []),
     "containerd": (bench_containerd, ["--s3", "--unpack", "--delays", "0,20"]),
-    "pull": (bench_pull, []),
+    "pull": (bench_pull, ["--floor"]),
     "copy": (bench_copy, []),
 }
 

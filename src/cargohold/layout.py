@@ -8,6 +8,9 @@ folders of cargohold's own next to it (see docs/architecture.md):
 * ``blobs/<alg>/<hex>.labels``: label records, for drivers that keep them in sidecars.
 * ``ingest/<sha256(ref)>/{state,lock,data}``: ingestions in progress.
 * ``index.json`` and ``oci-layout``: image names (see ``names``).
+
+The containerd plugin adds ``holders/`` (``plugin/ownership.py``) and ``nodes/``
+(``plugin/nodelease.py``), whose keys it builds itself.
 """
 
 from __future__ import annotations

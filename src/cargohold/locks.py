@@ -43,7 +43,14 @@ from .errors import (
     UnavailableError,
 )
 
-__all__ = ["DEFAULT_LEASE_TIMEOUT", "Lease", "LeaseManager", "machine_id", "read_payload"]
+__all__ = [
+    "DEFAULT_LEASE_TIMEOUT",
+    "Lease",
+    "LeaseHeldError",
+    "LeaseManager",
+    "machine_id",
+    "read_payload",
+]
 
 DEFAULT_LEASE_TIMEOUT = 60.0
 
@@ -112,6 +119,10 @@ def _holder_gone(holder: dict[str, object]) -> bool:
     except OSError:
         return False  # exists (not ours to signal)
     return False
+
+
+class LeaseHeldError(UnavailableError):
+    """Another holder has the lease (rather than the store failing to answer)."""
 
 
 @dataclass
@@ -211,18 +222,18 @@ class LeaseManager:
             try:
                 return self._driver.put(key, body, precondition=CREATE_ONLY), None
             except AlreadyExistsError as exc:
-                raise UnavailableError("the ref is locked by another writer") from exc
+                raise LeaseHeldError("the ref is locked by another writer") from exc
         except (ValueError, KeyError, TypeError):
             expires = 0.0  # an unreadable lease counts as expired
         if expires > time.time():
-            raise UnavailableError(
+            raise LeaseHeldError(
                 f"the ref is locked by another writer (held for up to "
                 f"{expires - time.time():.0f}s more unless renewed)"
             )
         try:
             return self._driver.put(key, body, precondition=IfMatch(current.etag)), previous
         except (FailedPreconditionError, AlreadyExistsError) as exc:
-            raise UnavailableError("the ref was just locked by another writer") from exc
+            raise LeaseHeldError("the ref was just locked by another writer") from exc
 
     def set_payload(self, lease: Lease, payload: dict[str, object] | None) -> None:
         """Replace what ``lease``'s body publishes, now (a renewal that carries it)."""

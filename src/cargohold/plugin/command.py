@@ -39,6 +39,9 @@ STORE_CLOSE_SECONDS = 1.0
 """How long the store's own background threads get to stop after a clean server stop."""
 STORE_CLOSE_LEFT_BEHIND = 0.25
 """The same after an unclean one: what is stuck stays stuck, there is no point waiting."""
+NODE_RELEASE_SECONDS = 2.0
+"""How long letting go of the node id may take (one delete); a lease left behind expires, and
+a successor on this machine takes over at once when this process is gone."""
 
 
 def _fail(ctx: click.Context, failure: CliFailure | BaseException) -> NoReturn:
@@ -111,6 +114,14 @@ def _store_url(ctx: click.Context, own: str | None) -> str:
     "of /etc/machine-id, else the host name.",
 )
 @click.option(
+    "--node-wait",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds to wait at start while another serve process holds this node id (one "
+    "being replaced lets go when it stops) before refusing to start. Default: the store's "
+    "lease timeout + 5 (60 + 5).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     default="info",
@@ -180,6 +191,7 @@ def serve(
     address: str,
     store_url: str | None,
     node_id: str | None,
+    node_wait: float | None,
     log_level: str,
     grace: float,
     close_timeout: float,
@@ -195,6 +207,7 @@ def serve(
         import cargohold
 
         from .logs import configure_logging
+        from .nodelease import NodeLease, NodeState
         from .ownership import default_node_id, validate_node_id
         from .server import ContentServer, Operations, parse_address, run_bounded
 
@@ -239,26 +252,52 @@ def serve(
     # the server starts), never a KeyboardInterrupt in the middle of something.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    wait = node_wait if node_wait is not None else store.lease_timeout + 5
+    node_lease = NodeLease(store, node, wait=wait)
+    node_lease.start()
+    state = node_lease.settled(wait + 5, requested)
+    if state is NodeState.CONFLICT or requested.is_set():
+        run_bounded(node_lease.close, NODE_RELEASE_SECONDS, "node-release")
+        run_bounded(store.close, STORE_CLOSE_SECONDS, "store-close")
+        if state is not NodeState.CONFLICT:
+            _exit(130 if signals and signals[0] == signal.SIGINT else 0)
+        hint = "give each serve process its own --node-id, or stop that one first"
+        _fail(ctx, CliFailure("unavailable", node_lease.conflict_message(), hint, EXIT_FAILURE))
+    if state is NodeState.PENDING:
+        _log.warning("serving before the node's lease is taken (the store does not answer)")
     try:
         server = ContentServer(store, node, listen, operations=ops, engine=engine)
         server.start()
     except (ContentError, OSError, RuntimeError) as exc:
+        run_bounded(node_lease.close, NODE_RELEASE_SECONDS, "node-release")
         run_bounded(store.close, STORE_CLOSE_SECONDS, "store-close")
         _fail(ctx, _start_failure(exc))
     ready = f"ready {listen} {server.port or ''}".rstrip()
     print(ready, file=sys.stderr, flush=True)
+    displaced = False
     while not requested.wait(1.0):
-        pass
+        if node_lease.state in (NodeState.CONFLICT, NodeState.LOST):
+            if node_lease.state is NodeState.CONFLICT:
+                _log.error(node_lease.conflict_message())
+            _log.error("stopping: this process no longer holds its node id")
+            displaced = True
+            break
     started = time.monotonic()
     clean = False
     try:
         clean = server.stop(grace, close_timeout)
     except Exception:  # whatever went wrong, the process still ends
         _log.exception("shutdown failed")
+    # After the last RPC: a successor may take over from here.
+    run_bounded(
+        node_lease.close, NODE_RELEASE_SECONDS if clean else STORE_CLOSE_LEFT_BEHIND, "node-release"
+    )
     bound = STORE_CLOSE_SECONDS if clean else STORE_CLOSE_LEFT_BEHIND
     if not run_bounded(store.close, bound, "store-close"):
         _log.warning("the store's threads did not stop in time; leaving them")
     _log.info("exiting", extra={"shutdown_seconds": round(time.monotonic() - started, 3)})
+    if displaced:
+        _exit(EXIT_FAILURE)
     _exit(130 if signals and signals[0] == signal.SIGINT else 0)
 
 

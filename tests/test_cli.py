@@ -450,3 +450,36 @@ def test_fuzzed_command_lines_fail_in_one_line_each(file_store: str, tmp_path: P
         for line in err.splitlines():
             if line.strip() and done.returncode:
                 assert line.startswith("cargohold: ") or line.startswith('{"error"'), (args, err)
+
+
+def test_ctrl_c_landing_in_a_weakref_callback_still_stops_the_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Python cannot raise from a callback it runs by itself (a weakref callback, a __del__):
+    a Ctrl-C that lands there would be printed as "Exception ignored" and lost. The CLI
+    delivers it again, so the command still stops with the interruption's status."""
+    import weakref
+
+    from cargohold import cli as cli_module
+
+    def command(**_kwargs: object) -> int:
+        class Thing:
+            pass
+
+        thing = Thing()
+        alive = weakref.ref(thing, lambda _ref: signal.raise_signal(signal.SIGINT))
+        del thing  # the callback runs here, and the SIGINT's KeyboardInterrupt inside it
+        assert alive() is None
+        for _ in range(500):  # the interruption must come out somewhere in here
+            time.sleep(0.01)
+        return 0
+
+    monkeypatch.setattr(cli_module.cli, "main", command)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        code = cli_module.run(["ls"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    err = capsys.readouterr().err
+    assert code == 130, err
+    assert "Exception ignored" not in err and "Traceback" not in err

@@ -16,7 +16,9 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -136,8 +138,39 @@ def run(args: Sequence[str] | None = None) -> int:
     # Python's own Ctrl-C behaviour, remembered: a KeyboardInterrupt that lands inside the
     # standard library can come out as another error (threading.Condition.wait re-acquiring
     # its lock: "release unlocked lock"), and then it is still the interruption to report.
+    previous_hook = sys.unraisablehook
+
+    def on_unraisable(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and interrupted:
+            # Ctrl-C landed in a callback Python runs by itself (a weakref callback, a
+            # __del__), which cannot raise: Python would print it and go on as if no key had
+            # been pressed. Send it again, from another thread a moment later, so that it
+            # reaches the code that callback interrupted (raised here, it would land in
+            # this hook).
+            threading.Thread(target=_sigint_again, name="cargohold-sigint", daemon=True).start()
+            return
+        previous_hook(unraisable)
+
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, on_sigint)
+        sys.unraisablehook = on_unraisable
+    try:
+        return _run_command(argv, as_json, interrupted)
+    finally:
+        if sys.unraisablehook is on_unraisable:
+            sys.unraisablehook = previous_hook
+
+
+def _sigint_again() -> None:
+    time.sleep(_SIGINT_AGAIN_AFTER)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+_SIGINT_AGAIN_AFTER = 0.05
+
+
+def _run_command(argv: list[str], as_json: bool, interrupted: list[bool]) -> int:
+    """``run``'s body: the command, and how its failures and interruptions are reported."""
     try:
         result = cli.main(args=argv, prog_name="cargohold", standalone_mode=False)
     except CliFailure as failure:

@@ -17,6 +17,7 @@ from .cli_failures import EXIT_FAILURE, CliFailure
 from .cli_format import echo_json, human_size, table
 from .errors import AlreadyExistsError, DataLossError, FailedPreconditionError, NotFoundError
 from .images.exporter import export as export_images
+from .images.importer import DEFAULT_CONCURRENCY as IMPORT_CONCURRENCY
 from .images.importer import import_images
 from .names import ImageName
 
@@ -55,14 +56,25 @@ def _image_json(image: ImageName) -> dict[str, Any]:
     default=None,
     help="Repository for a bare tag found as an OCI ref.name (app: '1.0' -> 'app:1.0').",
 )
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=IMPORT_CONCURRENCY,
+    show_default=True,
+    help="Blobs written at once.",
+)
 @click.pass_obj
-def import_(obj: CliState, path: str, names: tuple[str, ...], base_name: str | None) -> None:
+def import_(
+    obj: CliState, path: str, names: tuple[str, ...], base_name: str | None, concurrency: int
+) -> None:
     """Import the images of PATH: an OCI layout directory, an OCI archive (.tar, maybe
     gzipped) or a docker-archive ('docker save'). Blobs already stored are not uploaded."""
     with obj.guard("import", on_interrupt="run the same command again to resume the import"):
         store = obj.store(create=True)
         try:
-            result = import_images(store, path, names=names, base_name=base_name)
+            result = import_images(
+                store, path, names=names, base_name=base_name, concurrency=concurrency
+            )
         except (DataLossError, FailedPreconditionError) as exc:
             raise _bad_archive(exc) from exc
         if obj.as_json:

@@ -444,9 +444,87 @@ def test_interrupted_import_names_nothing_and_reruns(
     with pytest.raises(KeyboardInterrupt):
         import_images(store, root / "oci.tar", progress=stop_after_two)
     assert store.names.list() == []
+    # Blobs are written several at once: those running when the interruption came were given
+    # time to end, so at least the two reported are stored (the manifest, last, is not).
+    with pytest.raises(NotFoundError):
+        store.info(image.manifest_digest)
     rerun = import_images(store, root / "oci.tar")
-    assert (rerun.blobs_imported, rerun.blobs_skipped) == (len(image.blobs) - 2, 2)
+    assert rerun.blobs_imported + rerun.blobs_skipped == len(image.blobs)
+    assert rerun.blobs_skipped >= 2
+    for digest, data in image.blobs.items():
+        assert stored(store, digest) == data
     assert store.names.get("localhost/app:2.0").target.digest == image.manifest_digest
+
+
+def test_import_commits_no_parent_before_its_children(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blobs go in several at once, but a manifest or index is committed only once every blob
+    it names is: checked at each commit of a multi-platform image's manifests and index, with
+    the first layer slowed down so that the others finish first."""
+    amd = build_oci_layout(tmp_path / "amd", tag="a", layers=3)
+    arm = build_oci_layout(tmp_path / "arm", tag="b", layers=2)
+    layout = tmp_path / "multi"
+    shutil.copytree(amd.path, layout)
+    for blob in (arm.path / "blobs" / "sha256").iterdir():
+        shutil.copy(blob, layout / "blobs" / "sha256" / blob.name)
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": graph.OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": graph.OCI_MANIFEST,
+                    "digest": b.manifest_digest,
+                    "size": len(b.manifest),
+                }
+                for b in (amd, arm)
+            ],
+        }
+    ).encode()
+    (layout / "blobs" / "sha256" / sha256(index)[7:]).write_bytes(index)
+    top = {"mediaType": graph.OCI_INDEX, "digest": sha256(index), "size": len(index)}
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+    parents = {
+        amd.manifest_digest: list(amd.blobs),
+        arm.manifest_digest: list(arm.blobs),
+        sha256(index): [amd.manifest_digest, arm.manifest_digest],
+    }
+    slow = sha256(amd.layers[0])
+    checked: list[str] = []
+    make_writer = store.writer
+
+    def writer(ref: str, *args: object, **kwargs: object) -> object:
+        inner = make_writer(ref, *args, **kwargs)  # type: ignore[arg-type]
+        digest = ref.removeprefix("import-")
+        commit = inner.commit
+
+        def checked_commit(*cargs: object, **ckwargs: object) -> None:
+            if digest == slow:
+                time.sleep(0.5)
+            for child in parents.get(digest, []):
+                if child != digest:
+                    assert store.info(child).digest == child, f"{digest} before {child}"
+            checked.append(digest)
+            commit(*cargs, **ckwargs)  # type: ignore[arg-type]
+
+        inner.commit = checked_commit  # type: ignore[method-assign]
+        return inner
+
+    monkeypatch.setattr(store, "writer", writer)
+    result = import_images(store, layout, concurrency=4)
+    assert result.blobs_imported == len({*amd.blobs, *arm.blobs}) + 1
+    assert set(parents) <= set(checked)
+    assert checked.index(slow) < checked.index(amd.manifest_digest) < checked.index(sha256(index))
+    for digest, data in {**amd.blobs, **arm.blobs}.items():
+        assert stored(store, digest) == data
+
+
+def test_import_concurrency_must_be_positive(store: Store, sources: dict[str, object]) -> None:
+    root = sources["root"]
+    assert isinstance(root, Path)
+    with pytest.raises(InvalidArgumentError):
+        import_images(store, root / "layout", concurrency=0)
 
 
 def test_import_waits_for_a_blob_being_written(

@@ -4,12 +4,14 @@
 ``open(name)`` (a binary file object, streamed from disk, never read whole into memory) and
 ``read_small(name)`` for the JSON files. A gzipped tar is first decompressed into a temporary
 file next to nothing else (the system's temp directory), so that members can be read in any
-order without decompressing the stream again and again.
+order without decompressing the stream again and again. Members are read with positioned reads
+(``os.pread``) of their bytes in the tar, so several threads may read members at once.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import posixpath
 import shutil
@@ -28,6 +30,31 @@ MAX_JSON_BYTES = 8 * 1024 * 1024
 _COPY_CHUNK = 1024 * 1024
 
 
+class _MemberReader(io.RawIOBase):
+    """A tar member's bytes, read with ``os.pread`` from the archive's descriptor: no shared
+    file position, so readers of different members may run on different threads."""
+
+    def __init__(self, fd: int, offset: int, size: int) -> None:
+        super().__init__()
+        self._fd, self._offset, self._size = fd, offset, size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        data = os.pread(self._fd, want, self._offset + self._pos)
+        if not data:
+            raise InvalidArgumentError("the archive ends inside a member")
+        n = len(data)
+        buffer[:n] = data
+        self._pos += n
+        return n
+
+
 def _clean(name: str) -> str:
     """A member name without ``./`` or a leading ``/``."""
     cleaned = posixpath.normpath(name.lstrip("/"))
@@ -42,6 +69,7 @@ class ArchiveSource:
         self._tar: tarfile.TarFile | None = None
         self._members: dict[str, tarfile.TarInfo] = {}
         self._spool: IO[bytes] | None = None
+        self._fd: int | None = None
         if path.is_dir():
             return
         if not path.is_file():
@@ -62,11 +90,13 @@ class ArchiveSource:
         with path.open("rb") as probe:
             magic = probe.read(2)
         if magic != b"\x1f\x8b":
+            self._fd = os.open(path, os.O_RDONLY)
             return tarfile.open(path, "r:")
         self._spool = tempfile.TemporaryFile(prefix="cargohold-import-")  # noqa: SIM115
         with gzip.open(path, "rb") as compressed:
             shutil.copyfileobj(compressed, self._spool, _COPY_CHUNK)
         self._spool.seek(0)
+        self._fd = os.dup(self._spool.fileno())
         return tarfile.open(fileobj=self._spool, mode="r:")
 
     @property
@@ -121,10 +151,13 @@ class ArchiveSource:
                 return full.open("rb")
             except FileNotFoundError as exc:
                 raise NotFoundError(f"{self.path}: no {name}") from exc
-        extracted = self._tar.extractfile(self._member(name))
-        if extracted is None:
+        member = self._member(name)
+        if not member.isfile():
             raise NotFoundError(f"{self.path}: {name} is not a regular file")
-        return extracted
+        if member.sparse is not None:  # not contiguous in the tar (never in image archives)
+            raise InvalidArgumentError(f"{self.path}: {name} is a sparse file, not supported")
+        assert self._fd is not None
+        return io.BufferedReader(_MemberReader(self._fd, member.offset_data, member.size))
 
     def read_small(self, name: str) -> bytes:
         """A whole (small) file; InvalidArgumentError beyond ``MAX_JSON_BYTES``."""
@@ -139,6 +172,9 @@ class ArchiveSource:
         if self._tar is not None:
             self._tar.close()
             self._tar = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         if self._spool is not None:
             self._spool.close()
             self._spool = None

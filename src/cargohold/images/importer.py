@@ -6,8 +6,9 @@ first (every image, name and blob known, manifests checked) so that a malformed 
 refused before anything is uploaded. Then:
 
 * every blob goes in through ``write_blob`` with its expected digest and size, so the store
-  checks each one as it commits it; blobs are written children first, so a manifest is never
-  committed before what it names;
+  checks each one as it commits it; ``concurrency`` blobs at once (layers and configs first,
+  then each level of manifests and indexes once everything they name is in), so a manifest
+  is never committed before what it names, and one slow layer does not hold up the others;
 * a blob the store already has is not uploaded again (one ``info`` per blob);
 * manifests and indexes get containerd's ``containerd.io/gc.ref.content.*`` labels
   (``graph.gc_labels``), merged into any labels they already have;
@@ -15,7 +16,9 @@ refused before anything is uploaded. Then:
   RepoTags) and ``names`` (only when the archive holds one image).
 
 Layers are streamed from the archive, never read whole into memory; an interrupted import
-resumes each blob's ingestion where it stopped when run again (refs are ``import-<digest>``).
+(a failure, or Ctrl-C: blobs not started are dropped and the running ones get a bounded time
+to stop and save their ingestion) resumes each blob's ingestion where it stopped when run
+again (refs are ``import-<digest>``).
 Imports that share blobs may run at once: one writes a shared blob while the others wait
 for it (bounded by ``busy_wait``), which also covers a rerun that finds the lease of an
 interrupted import's writer not yet expired.
@@ -27,7 +30,8 @@ import io
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import InvalidArgumentError, NotFoundError, UnavailableError
@@ -40,8 +44,12 @@ from .archive import ArchiveSource, open_source
 from .docker_archive import read_docker_archive
 from .oci_layout import read_oci_layout
 from .plan import ImportPlan, PlannedBlob
+from .pool import finish
 
-__all__ = ["ImportResult", "ImportedImage", "import_images", "read_plan"]
+__all__ = ["DEFAULT_CONCURRENCY", "ImportResult", "ImportedImage", "import_images", "read_plan"]
+
+DEFAULT_CONCURRENCY = 4
+"""Blobs written at once."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,47 @@ def _store_blob(store: Store, source: ArchiveSource, blob: PlannedBlob, busy_wai
             return False
 
 
+def _levels(plan: ImportPlan) -> list[list[PlannedBlob]]:
+    """The plan's blobs in waves: layers and configs (and any other leaf), then manifests and
+    indexes, each in the wave after the last of its children in the plan. A graph blob whose
+    children are not known in memory goes after everything planned before it."""
+    level: dict[str, int] = {}
+    waves: list[list[PlannedBlob]] = []
+    for blob in plan.blobs:  # children come first
+        desc = blob.desc
+        n = 0
+        if graph.is_graph_type(desc.media_type):
+            if blob.data is not None:
+                kids = graph.children(desc.media_type, blob.data)
+                below = [level.get(c.digest, 0) for c in kids]
+            else:
+                below = list(level.values())
+            n = 1 + max(below, default=0)
+        level[desc.digest] = n
+        while len(waves) <= n:
+            waves.append([])
+        waves[n].append(blob)
+    return [wave for wave in waves if wave]
+
+
+def _store_blobs(
+    store: Store, source: ArchiveSource, plan: ImportPlan, busy_wait: float, concurrency: int
+) -> Iterator[tuple[PlannedBlob, bool]]:
+    """Store every blob of ``plan``, wave after wave, ``concurrency`` at once; yield each blob
+    with whether it was written, as they end."""
+    pool = ThreadPoolExecutor(concurrency, thread_name_prefix="cargohold-import")
+    try:
+        for wave in _levels(plan):
+            futures: dict[int, Future[bool]] = {
+                i: pool.submit(_store_blob, store, source, blob, busy_wait)
+                for i, blob in enumerate(wave)
+            }
+            for i, written in finish(futures):
+                yield wave[i], written
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _stored(store: Store, digest: str) -> bool:
     try:
         store.info(digest)
@@ -158,14 +207,18 @@ def import_images(
     base_name: str | None = None,
     progress: Callable[[Descriptor, bool], None] | None = None,
     busy_wait: float = 600.0,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> ImportResult:
     """Import every image at ``path`` into ``store`` and name it; return what was done.
 
         ``names``: more names for the image (the archive must hold exactly one). ``base_name``:
         the repository to put before a bare tag found as an OCI ref.name (``app`` makes ``1.0``
         into ``app:1.0``). ``progress(desc, written)`` is called after each blob. ``busy_wait``: how
-    long to wait for a blob that another import is writing at the same time.
+    long to wait for a blob that another import is writing at the same time. ``concurrency``:
+    blobs written at once.
     """
+    if concurrency < 1:
+        raise InvalidArgumentError(f"concurrency must be at least 1, got {concurrency}")
     if base_name is not None:
         validate_name(base_name)
         if any(c in base_name.rpartition("/")[2] for c in ":@"):
@@ -175,8 +228,7 @@ def import_images(
         _add_names(plan, names)
         plan.check_names()
         imported = skipped = size = 0
-        for blob in plan.blobs:
-            written = _store_blob(store, source, blob, busy_wait)
+        for blob, written in _store_blobs(store, source, plan, busy_wait, concurrency):
             if written:
                 imported += 1
                 size += blob.desc.size

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -33,17 +33,14 @@ from ..errors import (
 )
 from ..store import Store
 from ..types import Descriptor
+from .pool import WAIT_SLICE, finish
 
 __all__ = ["BUSY", "COPIED", "EXISTED", "CopyProgress", "ProgressCallback", "Transfer"]
 __all__ += ["TransferResult", "copy_ref", "read_size"]
 
-_WAIT_SLICE = 0.5
-"""How long one wait lasts before it is renewed (keeps an interruption prompt)."""
 _BUSY_WAIT = 15.0
 """How long a blob whose ingestion another copier holds is waited for before it is left BUSY."""
 _BUSY_POLL = 0.25
-_DRAIN_GRACE = 30.0
-"""How long running copies get to end (saving their ingestion state) after a failure."""
 
 
 @dataclass(frozen=True)
@@ -167,7 +164,7 @@ def _wait_for(children: Iterable[tuple[Future[str], _Signal]]) -> bool:
     all are committed (none left busy)."""
     ready = True
     for child, signal in children:
-        while not signal.event.wait(_WAIT_SLICE):  # renewed: an interruption stays prompt
+        while not signal.event.wait(WAIT_SLICE):  # renewed: an interruption stays prompt
             pass
         if signal.published:
             continue
@@ -221,7 +218,7 @@ class Transfer:
                 futures[digest] = future
             result = TransferResult(set(), set(), set(), 0)
             sets = {COPIED: result.copied, EXISTED: result.existed, BUSY: result.busy}
-            for digest, outcome in _finish(futures):
+            for digest, outcome in finish(futures, _child_failure):
                 sets[outcome].add(digest)
             result.resumed = self._resumed
             return result
@@ -320,23 +317,6 @@ class Transfer:
         return COPIED
 
 
-def _finish(futures: Mapping[str, Future[str]]) -> Iterator[tuple[str, str]]:
-    """Each digest with its result, as they end; on the first failure (or an interruption),
-    cancel what has not started, give what runs ``_DRAIN_GRACE`` to end, and raise it."""
-    by_future = {future: digest for digest, future in futures.items()}
-    pending = set(by_future)
-    try:
-        while pending:
-            finished, pending = wait(pending, timeout=_WAIT_SLICE, return_when=FIRST_EXCEPTION)
-            for future in finished:
-                error = future.exception()
-                if isinstance(error, _ChildFailed):
-                    raise error.original
-                yield by_future[future], future.result()
-    except BaseException:
-        for future in pending:
-            future.cancel()
-        deadline = time.monotonic() + _DRAIN_GRACE
-        while pending and time.monotonic() < deadline:
-            _done, pending = wait(pending, timeout=min(_WAIT_SLICE, deadline - time.monotonic()))
-        raise
+def _child_failure(error: BaseException) -> BaseException | None:
+    """The child's error, for a parent that stopped because its child failed."""
+    return error.original if isinstance(error, _ChildFailed) else None

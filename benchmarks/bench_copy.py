@@ -2,7 +2,8 @@
 
     python benchmarks/bench_copy.py [--layers 4] [--layer-mib 64] [--part-size 8]
                                     [--concurrency 4] [--blobs 4] [--delays 0,20]
-                                    [--endpoint http://127.0.0.1:PORT] [--repeat N]
+                                    [--endpoint http://127.0.0.1:PORT] [--import]
+                                    [--repeat N]
 
 The source is a file:// store holding one image: ``--layers`` layers of ``--layer-mib`` MiB
 (incompressible), a config and an OCI manifest, named ``bench:1``. For every delay in
@@ -18,6 +19,9 @@ bucket, each in a child process:
   about each blob with a HEAD (what a copy that does not list would do). The requests column
   is what the destination was sent: cargohold's is its listing page(s) and one read of
   ``index.json``.
+* with ``--import``, ``import``: the same image exported to an OCI archive (a tar) beforehand,
+  then ``images.importer.import_images`` of that archive into an empty S3 store, ``--blobs``
+  blobs at a time; against the same boto3 upload.
 """
 
 from __future__ import annotations
@@ -127,6 +131,18 @@ def child(step: dict[str, Any]) -> None:
     which, bucket, endpoint = step["which"], step["bucket"], step["endpoint"]
     part, conc, blobs = step["part_size"] * MiB, step["concurrency"], step["blobs"]
     source = Path(step["source"])
+    if which == "cargohold-import":
+        import cargohold
+        from cargohold.images.importer import import_images
+
+        prefix = f"import-{uuid.uuid4().hex[:8]}"
+        url = f"s3://{bucket}/{prefix}?endpoint_url={endpoint}&addressing_style=path"
+        dst = cargohold.open_store(url, part_size=part, concurrency=conc)
+        with stopwatch() as took:
+            result = import_images(dst, step["archive"], concurrency=blobs)
+        dst.close()
+        emit(step["total"], took[0], copied=result.bytes_imported)
+        return
     if which == "cargohold-copy":
         import cargohold
         from cargohold.images.copy import copy
@@ -182,6 +198,13 @@ def measure(args: argparse.Namespace) -> list[Row]:
     with tempfile.TemporaryDirectory(dir=REPO / "test-logs") as tmp:
         source = Path(tmp) / "source"
         digests = build_source(source, args.layers, layer_size)
+        archive = Path(tmp) / "image.tar"
+        if args.import_archive:
+            import cargohold
+            from cargohold.images.exporter import export
+
+            with cargohold.open_store(f"file://{source}") as src:
+                export(src, [NAME], archive)
         total = sum(
             (source / "blobs" / "sha256" / d.partition(":")[2]).stat().st_size for d in digests
         )
@@ -194,14 +217,19 @@ def measure(args: argparse.Namespace) -> list[Row]:
                         "bucket": bucket, "endpoint": proxy.url, "source": str(source),
                         "digests": digests, "total": total, "part_size": args.part_size,
                         "concurrency": args.concurrency, "blobs": args.blobs,
+                        "archive": str(archive),
                     }  # fmt: skip
                     ours = counted(proxy, partial(_step, "cargohold-copy", common))
                     sdk = counted(proxy, partial(_step, "boto3-upload", common))
                     rerun = counted(proxy, partial(_step, "cargohold-copy", common))
                     heads = counted(proxy, partial(_step, "boto3-heads", common))
+                    if args.import_archive:
+                        imported = counted(proxy, partial(_step, "cargohold-import", common))
                 case = f"{args.layers} x {mb(layer_size)} @ {delay:g} ms"
                 rows.append(Row(case, "copy", ours, sdk))
                 rows.append(Row(case, "rerun, nothing to copy (vs a HEAD per blob)", rerun, heads))
+                if args.import_archive:
+                    rows.append(Row(case, "import of the image's OCI archive", imported, sdk))
                 if owned:
                     _reset_moto(direct)
     return rows
@@ -227,6 +255,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--blobs", type=int, default=4, help="blobs copied at once")
     p.add_argument("--delays", default="0,20", help="ms before each request, per pass")
     p.add_argument("--endpoint", default="", help="a running S3 endpoint (default: own moto)")
+    p.add_argument(
+        "--import",
+        dest="import_archive",
+        action="store_true",
+        help="also import the image's OCI archive (vs the same boto3 upload)",
+    )
     return p
 
 

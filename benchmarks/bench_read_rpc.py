@@ -27,6 +27,7 @@ import atexit
 import contextlib
 import functools
 import hashlib
+import io
 import os
 import resource
 import shutil
@@ -42,9 +43,9 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from cargohold import open_store
+from cargohold.helpers import write_blob
 from cargohold.plugin.gen import content_pb2 as pb
 from cargohold.plugin.gen import content_pb2_grpc as pb_grpc
-from cargohold.types import Descriptor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.plugin.gorunner import go_build
@@ -62,10 +63,7 @@ def cpu_seconds(pid: int) -> float:
 def _store_blob(store_url: str, data: bytes) -> str:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     with open_store(store_url) as store:
-        writer = store.writer("bench-read", Descriptor(digest=digest, size=len(data)))
-        writer.write(data)
-        writer.commit(len(data), digest)
-        writer.close()
+        write_blob(store, "bench-read", io.BytesIO(data), expected=digest)
     return digest
 
 

@@ -10,6 +10,7 @@ more reader of the plugin's Read path that is containerd's own code.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import subprocess
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from cargohold import open_store
+from cargohold.helpers import write_blob
 from tests.emulators._process import running, unix_ready
 
 from .gorunner import LOG_DIR, GoBuildError, go_build, serving
@@ -56,15 +59,9 @@ def _read(goread: Path, sock: Path, digest: str, size: int) -> list[str]:
 
 
 def _store(url: str, data: bytes) -> str:
-    from cargohold import open_store
-    from cargohold.types import Descriptor
-
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     with open_store(url) as store:
-        writer = store.writer("bench-tools", Descriptor(digest=digest, size=len(data)))
-        writer.write(data)
-        writer.commit(len(data), digest)
-        writer.close()
+        write_blob(store, "bench-tools", io.BytesIO(data), expected=digest)
     return digest
 
 

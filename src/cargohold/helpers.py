@@ -228,6 +228,7 @@ def write_blob(
     size: int = 0,
     labels: Mapping[str, str] | None = None,
     progress: ProgressCallback | None = None,
+    known_absent: bool = False,
 ) -> WriteResult:
     """Ingest ``source`` (a binary file object, read from its current position) under ``ref``.
 
@@ -237,7 +238,9 @@ def write_blob(
     too); otherwise it restarts from zero, and ``WriteResult.restarted`` says why. Content that
     is already stored counts as success (``existed=True``) and gets ``labels`` (merged into the
     labels it has). ``size``/``expected``, when given, are checked at commit
-    (FailedPreconditionError; the ingestion is kept, to be fixed or aborted).
+    (FailedPreconditionError; the ingestion is kept, to be fixed or aborted). ``known_absent``:
+    the caller has just seen that ``expected`` is not stored, so the writer's open does not ask
+    again (a blob committed meanwhile is still found, by the commit).
     """
     wanted = dict(labels or {})
     if expected:
@@ -245,7 +248,8 @@ def write_blob(
     if not isinstance(size, int) or size < 0:
         raise InvalidArgumentError(f"size must be a non-negative int, got {size!r}")
     try:
-        writer = store.writer(ref, Descriptor(digest=expected, size=size))
+        desc = Descriptor(digest=expected, size=size)
+        writer = store.writer(ref, desc, known_absent=known_absent and bool(expected))
     except AlreadyExistsError:
         info = apply_labels(store, expected, wanted)
         return WriteResult(expected, info.size, existed=True)

@@ -109,7 +109,7 @@ def _store_blob(store: Store, source: ArchiveSource, blob: PlannedBlob, busy_wai
 
     While another import writes the same blob (its ref is taken: UnavailableError), wait for
     it, polling with a doubling backoff for at most ``busy_wait`` seconds: once the blob is
-    there, it only needs its labels.
+    there, it only needs its labels. A blob just found absent is opened without asking again.
     """
     desc = blob.desc
     labels: dict[str, str] = {}
@@ -121,7 +121,7 @@ def _store_blob(store: Store, source: ArchiveSource, blob: PlannedBlob, busy_wai
     delay = 0.05
     while True:
         try:
-            return _write(store, source, blob, labels)
+            return _write(store, source, blob, labels, known_absent=not labels)
         except UnavailableError:
             if time.monotonic() + delay > deadline:
                 raise
@@ -180,7 +180,14 @@ def _stored(store: Store, digest: str) -> bool:
     return True
 
 
-def _write(store: Store, source: ArchiveSource, blob: PlannedBlob, labels: dict[str, str]) -> bool:
+def _write(
+    store: Store,
+    source: ArchiveSource,
+    blob: PlannedBlob,
+    labels: dict[str, str],
+    *,
+    known_absent: bool,
+) -> bool:
     desc = blob.desc
     ref = f"import-{desc.digest}"
     if blob.data is not None:
@@ -191,11 +198,14 @@ def _write(store: Store, source: ArchiveSource, blob: PlannedBlob, labels: dict[
             expected=desc.digest,
             size=desc.size,
             labels=labels,
+            known_absent=known_absent,
         )
     else:
         assert blob.member is not None
         with source.open(blob.member) as stream:
-            result = write_blob(store, ref, stream, expected=desc.digest, size=desc.size)
+            result = write_blob(
+                store, ref, stream, expected=desc.digest, size=desc.size, known_absent=known_absent
+            )
     return not result.existed
 
 

@@ -44,7 +44,9 @@ def store_url(request: pytest.FixtureRequest) -> str:
 def test_import_list_export_remove(store_url: str, image: BuiltImage, tmp_path: Path) -> None:
     archive = tmp_path / "docker.tar"
     skopeo("copy", f"oci:{image.path}:1.0", f"docker-archive:{archive}:localhost/app:1.0")
-    done = run(store_url, "import", str(image.path), "--name", "localhost/app:oci")
+    done = run(
+        store_url, "import", str(image.path), "--name", "localhost/app:oci", "--concurrency", "2"
+    )
     assert image.manifest_digest in done.stdout
     assert f"imported {len(image.blobs)} blobs" in done.stdout
     done = run(store_url, "--json", "import", str(archive))
@@ -88,6 +90,8 @@ def test_failures(store_url: str, image: BuiltImage, tmp_path: Path) -> None:
     done = run(store_url, "--json", "export", "nope:1", str(tmp_path / "x.tar"), code=1)
     error = json.loads(done.stderr)["error"]
     assert error["kind"] == "not found" and error["exit_code"] == 1
+    done = run(store_url, "import", str(image.path), "--concurrency", "0", code=2)
+    assert "--concurrency" in done.stderr
     done = run(store_url, "import", str(image.path), "--name", "Bad:Name", code=2)
     assert "invalid image name" in done.stderr
     run(store_url, "export", "localhost/app:1.0", code=2)

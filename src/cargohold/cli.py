@@ -135,9 +135,6 @@ def run(args: Sequence[str] | None = None) -> int:
         interrupted.append(True)
         raise KeyboardInterrupt
 
-    # Python's own Ctrl-C behaviour, remembered: a KeyboardInterrupt that lands inside the
-    # standard library can come out as another error (threading.Condition.wait re-acquiring
-    # its lock: "release unlocked lock"), and then it is still the interruption to report.
     previous_hook = sys.unraisablehook
 
     def on_unraisable(unraisable: Any) -> None:
@@ -151,6 +148,9 @@ def run(args: Sequence[str] | None = None) -> int:
             return
         previous_hook(unraisable)
 
+    # Python's own Ctrl-C behaviour, remembered: a KeyboardInterrupt that lands inside the
+    # standard library can come out as another error (threading.Condition.wait re-acquiring
+    # its lock: "release unlocked lock"), and then it is still the interruption to report.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, on_sigint)
         sys.unraisablehook = on_unraisable

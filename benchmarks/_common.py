@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -411,3 +412,17 @@ def repeat(
     if len(runs) > 1:
         print(f"\nover {len(runs)} runs:\n{spread_table(runs, base)}", flush=True)
     return runs
+
+
+@functools.cache
+def go_program(name: str) -> Path:
+    """``benchmarks/NAME`` (a Go program) built offline against Debian's containerd sources,
+    once per process; the build is removed at exit."""
+    import atexit
+    import shutil
+
+    from tests.plugin.gorunner import go_build
+
+    work = Path(tempfile.mkdtemp(prefix=f"chb-{name}-"))
+    atexit.register(shutil.rmtree, work, True)
+    return go_build(Path(__file__).resolve().parent / name, work, name, test=False)

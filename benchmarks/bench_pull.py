@@ -26,11 +26,8 @@ boto3 upload alone. Every process started here is stopped by PID.
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
-import functools
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -49,13 +46,13 @@ from _common import (
     counted,
     cpu_of,
     emit,
+    go_program,
     peak_rss_of,
     run_step,
     stopwatch,
 )
 from _registry import push, registry
 from bench_containerd import host, moto_store
-from tests.plugin.gorunner import go_build
 from tests.plugin.oci import build_image
 
 BASE = "builtin"
@@ -76,14 +73,6 @@ def child(step: dict[str, Any]) -> None:
         for path in files:
             client.upload_file(str(path), "bench", f"boto3/{path.name}", Config=config)
     emit(sum(p.stat().st_size for p in files), took[0])
-
-
-@functools.cache
-def gofloor_binary() -> Path:
-    """``benchmarks/gofloor`` built offline against Debian's containerd sources."""
-    work = Path(tempfile.mkdtemp(prefix="chb-gofloor-"))
-    atexit.register(shutil.rmtree, work, True)
-    return go_build(Path(__file__).resolve().parent / "gofloor", work, "gofloor", test=False)
 
 
 def pull(
@@ -134,7 +123,7 @@ def measure(args: argparse.Namespace) -> list[Row]:
         builtin = pull(None, "pull-builtin", ref, nbytes)
         floor = None
         if args.floor:
-            floor = pull(f"gofloor:{gofloor_binary()}", "pull-gofloor", ref, nbytes)
+            floor = pull(f"gofloor:{go_program('gofloor')}", "pull-gofloor", ref, nbytes)
             case = "gofloor (containerd's content service, local disk)"
             rows.append(Row(case, f"pull + unpack {args.layers} MiB", floor, builtin))
         for engine in args.engines.split(","):

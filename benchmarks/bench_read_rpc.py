@@ -23,14 +23,11 @@ it checks the digest of what it read), and also prints that client's CPU per RPC
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
-import functools
 import hashlib
 import io
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -48,7 +45,8 @@ from cargohold.plugin.gen import content_pb2 as pb
 from cargohold.plugin.gen import content_pb2_grpc as pb_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.plugin.gorunner import go_build
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import go_program
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -67,19 +65,11 @@ def _store_blob(store_url: str, data: bytes) -> str:
     return digest
 
 
-@functools.cache
-def _go_program(name: str) -> Path:
-    """``benchmarks/NAME`` built offline against Debian's containerd sources."""
-    work = Path(tempfile.mkdtemp(prefix=f"chb-{name}-"))
-    atexit.register(shutil.rmtree, work, True)
-    return go_build(Path(__file__).resolve().parent / name, work, name, test=False)
-
-
 def go_read_pass(sock: Path, digest: str, size: int, piece: int) -> tuple[int, float]:
     """One pass with containerd's proxy client (``goread``): its RPCs and its CPU seconds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
-        [str(_go_program("goread")), str(sock), digest, str(size), str(piece)],
+        [str(go_program("goread")), str(sock), digest, str(size), str(piece)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -100,7 +90,7 @@ def _server(kind: str, work: Path, data: bytes) -> Iterator[tuple[subprocess.Pop
         blobs = work / "floor" / "blobs" / "sha256"
         blobs.mkdir(parents=True)
         (blobs / digest[7:]).write_bytes(data)
-        cmd = [str(_go_program("gofloor")), str(sock), str(work / "floor")]
+        cmd = [str(go_program("gofloor")), str(sock), str(work / "floor")]
     elif kind.startswith("stub"):
         cmd = [sys.executable, str(REPO / "benchmarks" / "stub_content_server.py"), str(sock)]
         cmd.append("read-aio" if kind == "stub-aio" else "read")

@@ -49,6 +49,7 @@ __all__ = [
     "LeaseHeldError",
     "LeaseManager",
     "machine_id",
+    "read_lease",
     "read_payload",
 ]
 
@@ -65,14 +66,20 @@ _LIVE_LOCK = threading.Lock()
 _PAYLOAD = "payload"
 
 
-def read_payload(driver: Driver, key: str) -> dict[str, object] | None:
-    """The payload the lease at ``key`` publishes; None if there is no lease at ``key``, or
-    it carries none (or cannot be read)."""
+def read_lease(driver: Driver, key: str) -> dict[str, object] | None:
+    """The body of the lease at ``key`` (holder, host, pid, expiry, payload); None if there is
+    no lease at ``key`` or it cannot be read."""
     try:
         body = json.loads(driver.get(key))
     except (NotFoundError, ValueError):
         return None
-    payload = body.get(_PAYLOAD) if isinstance(body, dict) else None
+    return body if isinstance(body, dict) else None
+
+
+def read_payload(driver: Driver, key: str) -> dict[str, object] | None:
+    """The payload the lease at ``key`` publishes; None if there is no lease at ``key``, or
+    it carries none (or cannot be read)."""
+    payload = (read_lease(driver, key) or {}).get(_PAYLOAD)
     return payload if isinstance(payload, dict) else None
 
 

@@ -256,11 +256,18 @@ def serve(
     node_lease = NodeLease(store, node, wait=wait)
     node_lease.start()
     state = node_lease.settled(wait + 5, requested)
-    if state is NodeState.CONFLICT or requested.is_set():
+
+    def stopped_code() -> int:
+        return 130 if signals and signals[0] == signal.SIGINT else 0
+
+    def give_up() -> None:  # before serving: let go of the node id, then the store
         run_bounded(node_lease.close, NODE_RELEASE_SECONDS, "node-release")
         run_bounded(store.close, STORE_CLOSE_SECONDS, "store-close")
+
+    if state is NodeState.CONFLICT or requested.is_set():
+        give_up()
         if state is not NodeState.CONFLICT:
-            _exit(130 if signals and signals[0] == signal.SIGINT else 0)
+            _exit(stopped_code())
         hint = "give each serve process its own --node-id, or stop that one first"
         _fail(ctx, CliFailure("unavailable", node_lease.conflict_message(), hint, EXIT_FAILURE))
     if state is NodeState.PENDING:
@@ -269,8 +276,7 @@ def serve(
         server = ContentServer(store, node, listen, operations=ops, engine=engine)
         server.start()
     except (ContentError, OSError, RuntimeError) as exc:
-        run_bounded(node_lease.close, NODE_RELEASE_SECONDS, "node-release")
-        run_bounded(store.close, STORE_CLOSE_SECONDS, "store-close")
+        give_up()
         _fail(ctx, _start_failure(exc))
     ready = f"ready {listen} {server.port or ''}".rstrip()
     print(ready, file=sys.stderr, flush=True)
@@ -296,9 +302,7 @@ def serve(
     if not run_bounded(store.close, bound, "store-close"):
         _log.warning("the store's threads did not stop in time; leaving them")
     _log.info("exiting", extra={"shutdown_seconds": round(time.monotonic() - started, 3)})
-    if displaced:
-        _exit(EXIT_FAILURE)
-    _exit(130 if signals and signals[0] == signal.SIGINT else 0)
+    _exit(EXIT_FAILURE if displaced else stopped_code())
 
 
 def _exit(code: int) -> NoReturn:

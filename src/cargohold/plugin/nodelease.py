@@ -22,14 +22,13 @@ before it listens until it has stopped. A keeper thread takes and watches it:
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import threading
 import time
 from datetime import UTC, datetime
 
 from ..errors import ContentError
-from ..locks import Lease, LeaseHeldError
+from ..locks import Lease, LeaseHeldError, read_lease
 from ..store import Store
 
 __all__ = ["NodeLease", "NodeState", "node_key"]
@@ -193,10 +192,10 @@ class NodeLease:
     def _describe_holder(self) -> str:
         """Who holds the lease, as its body says (best effort)."""
         try:
-            body = json.loads(self._store.driver.get(self.key))
-        except (ContentError, ValueError):
-            return "holder unknown"
-        if not isinstance(body, dict):
+            body = read_lease(self._store.driver, self.key)
+        except ContentError:
+            body = None
+        if body is None:
             return "holder unknown"
         expires = body.get("expires")
         renewed = ""
